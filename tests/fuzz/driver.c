@@ -9,7 +9,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MAX_INPUT (4u << 20)
+#define FUZZ_INPUT_LIMIT (4u << 20)
 
 static int replay_file(const char *path)
 {
@@ -18,12 +18,12 @@ static int replay_file(const char *path)
 		perror(path);
 		return -1;
 	}
-	uint8_t *buf = malloc(MAX_INPUT);
+	uint8_t *buf = malloc(FUZZ_INPUT_LIMIT);
 	if (!buf) {
 		fclose(f);
 		return -1;
 	}
-	size_t n = fread(buf, 1, MAX_INPUT, f);
+	size_t n = fread(buf, 1, FUZZ_INPUT_LIMIT, f);
 	fclose(f);
 	/* An exact-size copy lets ASan catch reads past the end. */
 	uint8_t *exact = malloc(n ? n : 1);
