@@ -244,6 +244,10 @@ static int transfer_setup(struct kc_http *h, CURL *c, const struct kc_http_reque
 	} else if (h->key_file) {
 		curl_easy_setopt(c, CURLOPT_SSLKEY, h->key_file);
 	}
+	if (req->fresh_connection) {
+		curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	}
 	if (h->insecure) {
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -447,6 +451,137 @@ int kc_http_do_many(struct kc_http *h, const struct kc_http_request *reqs, size_
 	if (failed)
 		return kc_err_new(err, KC_E_GENERIC, "%zu of %zu requests failed", failed, n);
 	return 0;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static size_t discard_body(char *data, size_t size, size_t nmemb, void *opaque)
+{
+	(void)data;
+	(void)opaque;
+	return size * nmemb;
+}
+
+struct paced_slot {
+	CURL *easy;
+	struct transfer t;
+	struct kc_http_response resp;
+	size_t index;
+	int64_t start_ns;
+	bool busy;
+};
+
+int kc_http_run_paced(struct kc_http *h, const struct kc_http_request *req, double rate,
+		      long duration_ms, size_t max_in_flight, kc_http_outcome_cb cb,
+		      void *opaque, kc_err_t *err)
+{
+	if (rate <= 0 || duration_ms <= 0 || max_in_flight == 0)
+		return kc_err_new(err, KC_E_INVALID, "paced run: rate, duration and "
+						     "concurrency must be positive");
+	CURLM *multi = curl_multi_init();
+	struct paced_slot *slots = calloc(max_in_flight, sizeof *slots);
+	if (!multi || !slots) {
+		curl_multi_cleanup(multi);
+		free(slots);
+		return kc_err_sys(err, ENOMEM, "paced run");
+	}
+	const int64_t interval_ns = (int64_t)(1e9 / rate);
+	const int64_t begin = mono_ns(), end = begin + (int64_t)duration_ms * 1000000LL;
+	size_t sent = 0, in_flight = 0;
+	int rc = 0;
+	while (rc == 0) {
+		int64_t now = mono_ns();
+		/* Start every request whose time has come; a late loop catches up
+		 * rather than silently lowering the rate. */
+		while (now < end && begin + (int64_t)sent * interval_ns <= now) {
+			size_t idx = sent++;
+			struct paced_slot *slot = NULL;
+			for (size_t i = 0; i < max_in_flight && !slot; i++)
+				if (!slots[i].busy)
+					slot = &slots[i];
+			if (!slot) {
+				struct kc_http_outcome o = {.index = idx, .start_ns = now,
+							    .end_ns = now,
+							    .error = "client saturated"};
+				cb(opaque, &o);
+				continue;
+			}
+			if (!slot->easy)
+				slot->easy = curl_easy_init();
+			else
+				curl_easy_reset(slot->easy);
+			kc_err_t serr = NULL;
+			if (!slot->easy ||
+			    transfer_setup(h, slot->easy, req, &slot->resp, &slot->t, &serr) < 0) {
+				kc_err_free(&serr);
+				rc = kc_err_sys(err, ENOMEM, "paced run");
+				break;
+			}
+			curl_easy_setopt(slot->easy, CURLOPT_WRITEFUNCTION, discard_body);
+			slot->index = idx;
+			slot->start_ns = mono_ns();
+			slot->busy = true;
+			curl_multi_add_handle(multi, slot->easy);
+			in_flight++;
+		}
+		if (now >= end && in_flight == 0)
+			break;
+		int still;
+		curl_multi_perform(multi, &still);
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(multi, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			struct paced_slot *slot = NULL;
+			for (size_t i = 0; i < max_in_flight && !slot; i++)
+				if (slots[i].busy && slots[i].easy == msg->easy_handle)
+					slot = &slots[i];
+			if (!slot)
+				continue;
+			struct kc_http_outcome o = {.index = slot->index,
+						    .start_ns = slot->start_ns,
+						    .end_ns = mono_ns()};
+			kc_err_t terr = NULL;
+			char *emsg = NULL;
+			if (transfer_result(h, slot->easy, &slot->t, msg->data.result, &terr) == 0)
+				o.status = slot->resp.status;
+			else
+				o.error = emsg = kc_err_string(terr);
+			kc_err_free(&terr);
+			cb(opaque, &o);
+			free(emsg);
+			curl_multi_remove_handle(multi, slot->easy);
+			transfer_cleanup(&slot->t);
+			response_reset(&slot->resp);
+			slot->busy = false;
+			in_flight--;
+		}
+		/* Sleep until the next send is due or a transfer needs us. */
+		int64_t next = begin + (int64_t)sent * interval_ns;
+		int64_t wait_ms = (next - mono_ns()) / 1000000LL;
+		if (mono_ns() >= end)
+			wait_ms = 50;
+		if (wait_ms > 0 || in_flight > 0)
+			curl_multi_poll(multi, NULL, 0, wait_ms > 0 ? (int)wait_ms : 0, NULL);
+	}
+	for (size_t i = 0; i < max_in_flight; i++) {
+		if (slots[i].busy) {
+			curl_multi_remove_handle(multi, slots[i].easy);
+			transfer_cleanup(&slots[i].t);
+			response_reset(&slots[i].resp);
+		}
+		if (slots[i].easy)
+			curl_easy_cleanup(slots[i].easy);
+	}
+	curl_multi_cleanup(multi);
+	free(slots);
+	return rc;
 }
 
 const char *kc_http_header(const struct kc_http_response *r, const char *name)

@@ -55,6 +55,7 @@ struct kc_http_request {
 	size_t max_response; /* 0: config */
 	kc_http_sink sink;
 	void *sink_opaque;
+	bool fresh_connection; /* new connection, closed after: as a new client would */
 };
 
 struct kc_http_response {
@@ -80,6 +81,23 @@ int kc_http_do(struct kc_http *h, const struct kc_http_request *req,
  * at the transport level, else -1 with *err summarising how many failed. */
 int kc_http_do_many(struct kc_http *h, const struct kc_http_request *reqs, size_t n,
 		    size_t parallel, struct kc_http_response *resps, kc_err_t *errs, kc_err_t *err);
+
+/* One finished request of a paced run. Times are CLOCK_MONOTONIC ns. */
+struct kc_http_outcome {
+	size_t index;
+	int64_t start_ns, end_ns;
+	long status;       /* 0 when the transfer failed */
+	const char *error; /* transport error text, NULL on success */
+};
+typedef void (*kc_http_outcome_cb)(void *opaque, const struct kc_http_outcome *o);
+
+/* Sends req at a steady `rate` per second for duration_ms (one request every
+ * 1/rate s, whatever the answers do, at most max_in_flight outstanding; a
+ * request that would exceed it counts as failed with error "client
+ * saturated"). Bodies are discarded. Calls cb for each request as it ends. */
+int kc_http_run_paced(struct kc_http *h, const struct kc_http_request *req, double rate,
+		      long duration_ms, size_t max_in_flight, kc_http_outcome_cb cb,
+		      void *opaque, kc_err_t *err);
 
 /* Value of a response header (case-insensitive name), or NULL. */
 const char *kc_http_header(const struct kc_http_response *r, const char *name);

@@ -324,6 +324,64 @@ static void test_many_bounded(void **state)
 	kc_http_free(h);
 }
 
+struct paced {
+	size_t n, ok, failed;
+	int64_t first_start, last_start;
+};
+
+static void on_outcome(void *opaque, const struct kc_http_outcome *o)
+{
+	struct paced *p = opaque;
+	if (p->n == 0 || o->start_ns < p->first_start)
+		p->first_start = o->start_ns;
+	if (o->start_ns > p->last_start)
+		p->last_start = o->start_ns;
+	p->n++;
+	if (o->status == 200 && !o->error)
+		p->ok++;
+	else
+		p->failed++;
+}
+
+static void test_paced_rate_and_fresh_connections(void **state)
+{
+	struct server *s = *state;
+	struct kc_http *h = client(s, 0);
+	struct paced p = {0};
+	kc_err_t err = NULL;
+	int before = atomic_load(&s->connections);
+	struct kc_http_request req = {.path = "/ok", .fresh_connection = true};
+	assert_int_equal(kc_http_run_paced(h, &req, 40, 500, 8, on_outcome, &p, &err), 0);
+	/* 40/s for 0.5 s is 20 requests, give or take the edge of the window. */
+	assert_true(p.n >= 19 && p.n <= 21);
+	assert_int_equal(p.ok, p.n);
+	/* Spread over the window, not sent in a burst. */
+	assert_true(p.last_start - p.first_start >= 400 * 1000000LL);
+	/* Each request came on its own connection. */
+	assert_int_equal(atomic_load(&s->connections) - before, (int)p.n);
+	kc_http_free(h);
+}
+
+static void test_paced_counts_failures(void **state)
+{
+	(void)state;
+	struct kc_http_config cfg = {.base_url = "http://localhost",
+				     .unix_socket = "/tmp/kctl-no-such.sock"};
+	struct kc_http *h = NULL;
+	kc_err_t err = NULL;
+	assert_int_equal(kc_http_new(&cfg, &h, &err), 0);
+	struct paced p = {0};
+	struct kc_http_request req = {.path = "/"};
+	assert_int_equal(kc_http_run_paced(h, &req, 50, 200, 4, on_outcome, &p, &err), 0);
+	assert_true(p.n >= 9);
+	assert_int_equal(p.ok, 0);
+	assert_int_equal(p.failed, p.n);
+	assert_int_equal(kc_http_run_paced(h, &req, 0, 200, 4, on_outcome, &p, &err), -1);
+	assert_int_equal(kc_err_kind(err), KC_E_INVALID);
+	kc_err_free(&err);
+	kc_http_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +392,8 @@ int main(void)
 		cmocka_unit_test(test_flaky_get_is_retried),
 		cmocka_unit_test(test_sink),
 		cmocka_unit_test(test_many_bounded),
+		cmocka_unit_test(test_paced_rate_and_fresh_connections),
+		cmocka_unit_test(test_paced_counts_failures),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

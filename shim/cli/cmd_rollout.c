@@ -1,0 +1,337 @@
+/* kctl rollout: immutable deploys, and their status, history and undo. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "shim/base/duration.h"
+#include "shim/base/json.h"
+#include "shim/engine/engine.h"
+#include "shim/rollout/rollout.h"
+
+struct rollout_opts {
+	const char *file;
+	const char *image;
+	int64_t timeout_ms;
+	bool dry_run;
+	int to_revision;
+	bool mutable_mode;
+};
+
+static int rollout_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
+{
+	struct rollout_opts *o = opaque;
+	char *end;
+	switch (opt) {
+	case 'f':
+		o->file = arg;
+		return 0;
+	case 'i':
+		o->image = arg;
+		return 0;
+	case 't':
+		if (kc_duration_parse(arg, &o->timeout_ms, err) < 0)
+			return kc_err_wrap(err, "--timeout");
+		return 0;
+	case 'n':
+		o->dry_run = true;
+		return 0;
+	case 'm':
+		if (!strcmp(arg, "mutable"))
+			o->mutable_mode = true;
+		else if (strcmp(arg, "immutable") != 0)
+			return kc_cli_usage_error(&kc_cmd_rollout, err,
+						  "--mode: \"%s\" is not immutable or mutable", arg);
+		return 0;
+	case 'r':
+		errno = 0;
+		long v = strtol(arg, &end, 10);
+		if (errno || *end || v < 1 || v > 1000000)
+			return kc_cli_usage_error(&kc_cmd_rollout, err,
+						  "--to-revision: \"%s\" is not a revision number", arg);
+		o->to_revision = (int)v;
+		return 0;
+	}
+	return kc_cli_usage_error(&kc_cmd_rollout, err, "unexpected option");
+}
+
+static void print_event(void *opaque, const char *message)
+{
+	(void)opaque;
+	printf("  %s\n", message);
+	fflush(stdout);
+}
+
+static void gen_strv(yajl_gen g, const char *key, char **v)
+{
+	kc_jgen_key(g, key);
+	yajl_gen_array_open(g);
+	for (; v && *v; v++)
+		kc_jgen_str(g, *v);
+	yajl_gen_array_close(g);
+}
+
+static void gen_phase(yajl_gen g, const char *key, int64_t ms)
+{
+	kc_jgen_key(g, key);
+	if (ms < 0)
+		yajl_gen_null(g);
+	else
+		yajl_gen_integer(g, ms);
+}
+
+static void print_result(const struct kc_cli *cli, const struct kc_rollout_result *r,
+			 bool dry_run)
+{
+	if (cli->output == KC_OUTPUT_JSON) {
+		cleanup_jgen yajl_gen g = kc_jgen_new(true);
+		yajl_gen_map_open(g);
+		kc_jgen_kv_str(g, "app", r->app);
+		kc_jgen_kv_bool(g, "dryRun", dry_run);
+		kc_jgen_kv_bool(g, "changed", r->changed);
+		kc_jgen_kv_bool(g, "undone", r->undone);
+		kc_jgen_kv_str(g, "reason", r->reason);
+		kc_jgen_kv_int(g, "revision", r->revision);
+		kc_jgen_kv_int(g, "previousRevision", r->previous_revision);
+		kc_jgen_kv_str(g, "image", r->image);
+		kc_jgen_kv_str(g, "digest", r->digest);
+		kc_jgen_kv_str(g, "plan", r->plan);
+		gen_strv(g, "created", r->created);
+		gen_strv(g, "started", r->started);
+		gen_strv(g, "stopped", r->stopped);
+		gen_strv(g, "removed", r->removed);
+		kc_jgen_key(g, "phasesMs");
+		yajl_gen_map_open(g);
+		gen_phase(g, "resolve", r->phases.resolve_ms);
+		gen_phase(g, "pull", r->phases.pull_ms);
+		gen_phase(g, "create", r->phases.create_ms);
+		gen_phase(g, "ready", r->phases.ready_ms);
+		gen_phase(g, "stopOld", r->phases.stop_old_ms);
+		gen_phase(g, "total", r->phases.total_ms);
+		yajl_gen_map_close(g);
+		yajl_gen_map_close(g);
+		kc_cli_print_json(g);
+		return;
+	}
+	if (dry_run) {
+		printf("%s(dry run: nothing was changed)\n", r->plan ? r->plan : "");
+	} else if (!r->changed) {
+		printf("%s: unchanged, revision %d already runs %s\n", r->app, r->revision,
+		       r->image ? r->image : "-");
+	} else if (!r->undone) {
+		printf("%s: rolled out revision %d (%s) in %.1fs\n", r->app, r->revision,
+		       r->digest ? r->digest : "-", (double)r->phases.total_ms / 1000.0);
+	}
+}
+
+static int do_apply(struct kc_cli *cli, struct rollout_opts *o, kc_err_t *err)
+{
+	if (!o->file)
+		return kc_cli_usage_error(&kc_cmd_rollout, err, "-f MANIFEST is required");
+	/* The manifest parses before the engine is even asked. */
+	cleanup_deploy_spec struct kc_deploy_spec *m = NULL;
+	if (kc_deploy_spec_load(o->file, &m, err) < 0)
+		return -1;
+	cleanup_engine struct kc_engine *eng = NULL;
+	if (kc_cli_open_engine(cli, &eng, err) < 0)
+		return -1;
+	bool progress = cli->stdout_tty && cli->output == KC_OUTPUT_TEXT && !o->dry_run;
+	struct kc_rollout_opts ro = {.image = o->image,
+				     .timeout_ms = o->timeout_ms,
+				     .dry_run = o->dry_run,
+				     .mutable_mode = o->mutable_mode,
+				     .log = &cli->log,
+				     .on_event = progress ? print_event : NULL};
+	struct kc_rollout_result res;
+	int rc = kc_rollout_apply(eng, m, &ro, &res, err);
+	if (rc == 0 || res.undone)
+		print_result(cli, &res, o->dry_run);
+	kc_rollout_result_free(&res);
+	return rc < 0 ? -1 : KC_EXIT_OK;
+}
+
+static int do_undo(struct kc_cli *cli, const char *app, struct rollout_opts *o, kc_err_t *err)
+{
+	cleanup_engine struct kc_engine *eng = NULL;
+	if (kc_cli_open_engine(cli, &eng, err) < 0)
+		return -1;
+	bool progress = cli->stdout_tty && cli->output == KC_OUTPUT_TEXT;
+	struct kc_rollout_opts ro = {.timeout_ms = o->timeout_ms,
+				     .dry_run = o->dry_run,
+				     .log = &cli->log,
+				     .on_event = progress ? print_event : NULL};
+	struct kc_rollout_result res;
+	int rc = kc_rollout_undo(eng, app, o->to_revision, &ro, &res, err);
+	if (rc == 0 || res.undone)
+		print_result(cli, &res, o->dry_run);
+	kc_rollout_result_free(&res);
+	return rc < 0 ? kc_err_wrap(err, "undo %s", app) : KC_EXIT_OK;
+}
+
+static void format_time(int64_t ns, char *buf, size_t cap)
+{
+	time_t s = (time_t)(ns / 1000000000LL);
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int do_history(struct kc_cli *cli, const char *app, kc_err_t *err)
+{
+	cleanup_engine struct kc_engine *eng = NULL;
+	if (kc_cli_open_engine(cli, &eng, err) < 0)
+		return -1;
+	struct kc_revision_info *revs = NULL;
+	size_t n = 0;
+	if (kc_rollout_history(eng, app, &revs, &n, err) < 0)
+		return -1;
+	if (n == 0) {
+		kc_revision_list_free(revs, n);
+		return kc_err_new(err, KC_E_NOTFOUND, "no app %s", app);
+	}
+	if (cli->output == KC_OUTPUT_JSON) {
+		cleanup_jgen yajl_gen g = kc_jgen_new(true);
+		yajl_gen_map_open(g);
+		kc_jgen_kv_str(g, "app", app);
+		kc_jgen_key(g, "revisions");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < n; i++) {
+			char when[32];
+			format_time(revs[i].created_ns, when, sizeof when);
+			yajl_gen_map_open(g);
+			kc_jgen_kv_int(g, "revision", revs[i].revision);
+			kc_jgen_kv_str(g, "digest", revs[i].digest);
+			kc_jgen_kv_str(g, "image", revs[i].image);
+			kc_jgen_kv_str(g, "changeCause", revs[i].change_cause);
+			kc_jgen_kv_str(g, "created", when);
+			kc_jgen_kv_int(g, "containers", (int64_t)revs[i].containers);
+			kc_jgen_kv_int(g, "running", (int64_t)revs[i].running);
+			kc_jgen_kv_bool(g, "active", revs[i].active);
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+		kc_cli_print_json(g);
+	} else {
+		struct kc_table *t = kc_table_new(5);
+		kc_table_add(t, "REVISION", "DIGEST", "CREATED", "STATE", "CHANGE-CAUSE");
+		for (size_t i = 0; i < n; i++) {
+			char rev[16], when[32], state[32];
+			snprintf(rev, sizeof rev, "%d%s", revs[i].revision, revs[i].active ? "*" : "");
+			format_time(revs[i].created_ns, when, sizeof when);
+			snprintf(state, sizeof state, "%zu/%zu running", revs[i].running,
+				 revs[i].containers);
+			kc_table_add(t, rev, revs[i].digest, when, state, revs[i].change_cause);
+		}
+		kc_table_print(t, stdout);
+		kc_table_free(t);
+	}
+	kc_revision_list_free(revs, n);
+	return KC_EXIT_OK;
+}
+
+static int do_status(struct kc_cli *cli, const char *app, kc_err_t *err)
+{
+	cleanup_engine struct kc_engine *eng = NULL;
+	if (kc_cli_open_engine(cli, &eng, err) < 0)
+		return -1;
+	struct kc_app_status st;
+	if (kc_rollout_status(eng, app, &cli->log, &st, err) < 0) {
+		kc_app_status_free(&st);
+		return -1;
+	}
+	bool complete = st.active_revision && !st.rolling && st.ready == (size_t)st.desired &&
+			st.running == (size_t)st.desired;
+	if (cli->output == KC_OUTPUT_JSON) {
+		cleanup_jgen yajl_gen g = kc_jgen_new(true);
+		yajl_gen_map_open(g);
+		kc_jgen_kv_str(g, "app", app);
+		kc_jgen_kv_int(g, "revision", st.active_revision);
+		kc_jgen_kv_str(g, "digest", st.digest);
+		kc_jgen_kv_int(g, "desired", st.desired);
+		kc_jgen_kv_int(g, "running", (int64_t)st.running);
+		kc_jgen_kv_int(g, "ready", (int64_t)st.ready);
+		kc_jgen_kv_bool(g, "rolling", st.rolling);
+		kc_jgen_kv_bool(g, "complete", complete);
+		yajl_gen_map_close(g);
+		kc_cli_print_json(g);
+	} else if (!st.active_revision) {
+		printf("%s: no revision is running\n", app);
+	} else {
+		printf("%s: revision %d (%s): %zu of %d replicas ready%s\n", app,
+		       st.active_revision, st.digest ? st.digest : "-", st.ready, st.desired,
+		       st.rolling ? ", another revision still running" : "");
+	}
+	kc_app_status_free(&st);
+	/* Like kubectl rollout status: non-zero until the rollout is complete. */
+	return complete ? KC_EXIT_OK : KC_EXIT_ERROR;
+}
+
+static int run_rollout(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
+{
+	struct rollout_opts o = {0};
+	static const struct option longopts[] = {{"filename", required_argument, NULL, 'f'},
+						 {"image", required_argument, NULL, 'i'},
+						 {"timeout", required_argument, NULL, 't'},
+						 {"dry-run", no_argument, NULL, 'n'},
+						 {"to-revision", required_argument, NULL, 'r'},
+						 {"mode", required_argument, NULL, 'm'},
+						 {0}};
+	const char *verb = NULL;
+	if (argc > 1 && argv[1][0] != '-') {
+		verb = argv[1];
+		argc--;
+		argv++;
+	}
+	int p = kc_cli_parse(cli, &kc_cmd_rollout, argc, argv, "f:i:t:", longopts, rollout_opt, &o,
+			     err);
+	if (p != 0)
+		return p < 0 ? -1 : KC_EXIT_OK;
+	int rest = argc - optind;
+	if (!verb) {
+		if (rest)
+			return kc_cli_usage_error(&kc_cmd_rollout, err, "unexpected argument \"%s\"",
+						  argv[optind]);
+		return do_apply(cli, &o, err);
+	}
+	if (strcmp(verb, "status") && strcmp(verb, "history") && strcmp(verb, "undo"))
+		return kc_cli_usage_error(&kc_cmd_rollout, err, "unknown rollout command \"%s\"",
+					  verb);
+	if (rest != 1)
+		return kc_cli_usage_error(&kc_cmd_rollout, err, "rollout %s needs exactly one APP",
+					  verb);
+	const char *app = argv[optind];
+	if (!strcmp(verb, "status"))
+		return do_status(cli, app, err);
+	if (!strcmp(verb, "history"))
+		return do_history(cli, app, err);
+	return do_undo(cli, app, &o, err);
+}
+
+const struct kc_cmd kc_cmd_rollout = {
+	.name = "rollout",
+	.summary = "deploy a new image immutably; status, history, undo",
+	.usage = "Usage: kctl rollout -f MANIFEST [--image REF] [--timeout D] [--dry-run]\n"
+		 "       kctl rollout status APP\n"
+		 "       kctl rollout history APP\n"
+		 "       kctl rollout undo APP [--to-revision N]\n\n"
+		 "Creates or updates the app described by an apps/v1 Deployment manifest (YAML or\n"
+		 "JSON): the image is resolved to a digest through its registry first, then new\n"
+		 "containers of it replace the old ones by the manifest's strategy (RollingUpdate,\n"
+		 "Recreate, or blue-green with the annotation io.kctl.strategy: blue-green). A\n"
+		 "new replica counts once its readiness probe passes; a rollout that misses its\n"
+		 "deadline (progressDeadlineSeconds or --timeout), or whose replicas fail their\n"
+		 "probe failureThreshold times, is undone and exits 1. Old revisions are kept\n"
+		 "stopped (revisionHistoryLimit) so undo starts them again.\n\n"
+		 "status exits 0 only when the active revision has every replica ready.\n\n"
+		 "Options:\n"
+		 "  -f, --filename FILE   the Deployment manifest\n"
+		 "  -i, --image REF       deploy this image instead of the manifest's\n"
+		 "  -t, --timeout D       progress deadline, as 30s, 2m\n"
+		 "      --dry-run         print the plan; change nothing\n"
+		 "      --to-revision N   undo to revision N (default: the previous one)\n"
+		 "      --mode MODE       immutable (default: read-only root filesystem) or\n"
+		 "                        mutable (writable root, for kctl patch to edit in place)\n" KC_CLI_COMMON_HELP,
+	.run = run_rollout,
+};
