@@ -93,31 +93,6 @@ static bool id_valid(const char *s, bool allow_empty)
 	return true;
 }
 
-int kc_state_dir(char **out, kc_err_t *err)
-{
-	const char *v = getenv("KCTL_STATE_DIR");
-	char *s = NULL;
-	if (v && v[0] == '/')
-		s = strdup(v);
-	else if (geteuid() == 0)
-		s = strdup("/var/lib/kctl");
-	else if ((v = getenv("XDG_STATE_HOME")) && v[0] == '/') {
-		if (asprintf(&s, "%s/kctl", v) < 0)
-			s = NULL;
-	} else if ((v = getenv("HOME")) && v[0] == '/') {
-		if (asprintf(&s, "%s/.local/state/kctl", v) < 0)
-			s = NULL;
-	} else {
-		return kc_err_new(
-		    err, KC_E_INVALID,
-		    "no state directory: set KCTL_STATE_DIR or HOME to an absolute path");
-	}
-	if (!s)
-		return kc_err_sys(err, ENOMEM, "state directory");
-	*out = s;
-	return 0;
-}
-
 int kc_journal_path(const char *state_dir, const char *app, char **out, kc_err_t *err)
 {
 	if (!kc_journal_app_valid(app))

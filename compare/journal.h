@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "shim/base/error.h"
+#include "shim/base/state.h"
 
 /* A line longer than this is never written and never accepted when read. */
 #define KC_JOURNAL_MAX_LINE (64u * 1024u)
@@ -77,10 +78,7 @@ int kc_journal_outcome_parse(const char *s, enum kc_journal_outcome *out);
 /* True when app is a valid app name (safe as a file name, see above). */
 bool kc_journal_app_valid(const char *app);
 
-/* The kctl state directory: $KCTL_STATE_DIR, else /var/lib/kctl for root, else
- * $XDG_STATE_HOME/kctl, else $HOME/.local/state/kctl. Relative values of the
- * variables are ignored (as the XDG spec asks). Newly allocated. */
-int kc_state_dir(char **out, kc_err_t *err);
+/* The state directory is shim/base/state.h's kc_state_dir. */
 
 /* <state_dir>/journal/<app>.jsonl, newly allocated; fails on an invalid app. */
 int kc_journal_path(const char *state_dir, const char *app, char **out, kc_err_t *err);

@@ -110,8 +110,8 @@ int kc_probe_run(const struct kc_probe_config *cfg, struct kc_probe_result *out,
 	struct kc_http_request req = {.path = "", .fresh_connection = true, .no_retry = true};
 	/* Enough slots for a full timeout's worth of requests in flight. */
 	size_t in_flight = (size_t)(cfg->rate * (double)timeout / 1000.0) + 4;
-	int rc = kc_http_run_paced(h, &req, cfg->rate, cfg->duration_ms, in_flight, on_outcome,
-				   &st, err);
+	int rc = kc_http_run_paced(h, &req, cfg->rate, cfg->duration_ms, in_flight, cfg->stop,
+				   on_outcome, &st, err);
 	kc_http_free(h);
 	if (rc < 0 || st.oom) {
 		kc_probe_result_free(out);
@@ -122,8 +122,15 @@ int kc_probe_run(const struct kc_probe_config *cfg, struct kc_probe_result *out,
 	for (size_t i = 0; i < out->n_samples; i++)
 		out->samples[i].offset_ms -= begin_ms;
 	qsort(out->samples, out->n_samples, sizeof *out->samples, cmp_sample_start);
+	/* Stopped early: the window is what was probed, up to the last answer. */
 	out->duration_ms = cfg->duration_ms;
-	out->longest_gap_ms = kc_probe_longest_gap(out->samples, out->n_samples, cfg->duration_ms);
+	if (cfg->stop && *cfg->stop && out->n_samples) {
+		const struct kc_probe_sample *last = &out->samples[out->n_samples - 1];
+		int64_t probed = last->offset_ms + last->latency_ms;
+		if (probed < out->duration_ms)
+			out->duration_ms = probed;
+	}
+	out->longest_gap_ms = kc_probe_longest_gap(out->samples, out->n_samples, out->duration_ms);
 
 	size_t k = 0;
 	int64_t *lat = malloc((out->n_samples ? out->n_samples : 1) * sizeof *lat);

@@ -19,6 +19,7 @@ struct kc_probe_config {
 	double rate;         /* requests per second */
 	long duration_ms;
 	long timeout_ms;     /* per request; 0: 1000 */
+	const _Atomic int *stop; /* non-zero ends the probe early; may be NULL */
 	const struct kc_log *log;
 };
 

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shim/base/state.h"
 #include "shim/base/cleanup.h"
 #include "shim/base/json.h"
 
@@ -1692,6 +1693,8 @@ int kc_report_save(const struct kc_report *r, const char *dir, kc_err_t *err)
 	cleanup_free char *json = NULL;
 	size_t len;
 	if (kc_report_to_json(r, true, &json, &len, err) < 0)
+		return -1;
+	if (kc_mkdir_p(dir, 0755, err) < 0)
 		return -1;
 	if (write_atomic(dir, "report.json", json, len, err) < 0)
 		return -1;

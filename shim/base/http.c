@@ -477,8 +477,8 @@ struct paced_slot {
 };
 
 int kc_http_run_paced(struct kc_http *h, const struct kc_http_request *req, double rate,
-		      long duration_ms, size_t max_in_flight, kc_http_outcome_cb cb,
-		      void *opaque, kc_err_t *err)
+		      long duration_ms, size_t max_in_flight, const _Atomic int *stop,
+		      kc_http_outcome_cb cb, void *opaque, kc_err_t *err)
 {
 	if (rate <= 0 || duration_ms <= 0 || max_in_flight == 0)
 		return kc_err_new(err, KC_E_INVALID, "paced run: rate, duration and "
@@ -491,11 +491,14 @@ int kc_http_run_paced(struct kc_http *h, const struct kc_http_request *req, doub
 		return kc_err_sys(err, ENOMEM, "paced run");
 	}
 	const int64_t interval_ns = (int64_t)(1e9 / rate);
-	const int64_t begin = mono_ns(), end = begin + (int64_t)duration_ms * 1000000LL;
+	const int64_t begin = mono_ns();
+	int64_t end = begin + (int64_t)duration_ms * 1000000LL;
 	size_t sent = 0, in_flight = 0;
 	int rc = 0;
 	while (rc == 0) {
 		int64_t now = mono_ns();
+		if (stop && *stop && end > now)
+			end = now;
 		/* Start every request whose time has come; a late loop catches up
 		 * rather than silently lowering the rate. */
 		while (now < end && begin + (int64_t)sent * interval_ns <= now) {

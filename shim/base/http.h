@@ -94,10 +94,12 @@ typedef void (*kc_http_outcome_cb)(void *opaque, const struct kc_http_outcome *o
 /* Sends req at a steady `rate` per second for duration_ms (one request every
  * 1/rate s, whatever the answers do, at most max_in_flight outstanding; a
  * request that would exceed it counts as failed with error "client
- * saturated"). Bodies are discarded. Calls cb for each request as it ends. */
+ * saturated"). Bodies are discarded. Calls cb for each request as it ends.
+ * A non-zero *stop (stop may be NULL) ends the run early: no new requests,
+ * the ones in flight finish. */
 int kc_http_run_paced(struct kc_http *h, const struct kc_http_request *req, double rate,
-		      long duration_ms, size_t max_in_flight, kc_http_outcome_cb cb,
-		      void *opaque, kc_err_t *err);
+		      long duration_ms, size_t max_in_flight, const _Atomic int *stop,
+		      kc_http_outcome_cb cb, void *opaque, kc_err_t *err);
 
 /* Value of a response header (case-insensitive name), or NULL. */
 const char *kc_http_header(const struct kc_http_response *r, const char *name);

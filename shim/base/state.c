@@ -12,47 +12,59 @@
 
 #include "cleanup.h"
 
-static int mkdir_p(char *path, kc_err_t *err)
+int kc_mkdir_p(const char *dir, mode_t mode, kc_err_t *err)
 {
+	cleanup_free char *path = strdup(dir);
+	if (!path)
+		return kc_err_sys(err, ENOMEM, "creating %s", dir);
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		int r = mkdir(path, 0700);
+		int r = mkdir(path, mode);
 		int e = errno;
 		*p = '/';
 		if (r < 0 && e != EEXIST)
 			return kc_err_sys(err, e, "creating %.*s", (int)(p - path), path);
 	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
 		return kc_err_sys(err, errno, "creating %s", path);
+	return 0;
+}
+
+int kc_state_dir(char **out, kc_err_t *err)
+{
+	const char *v = getenv("KCTL_STATE_DIR");
+	char *s = NULL;
+	if (v && v[0] == '/') {
+		s = strdup(v);
+	} else if (geteuid() == 0) {
+		s = strdup("/var/lib/kctl");
+	} else if ((v = getenv("XDG_STATE_HOME")) && v[0] == '/') {
+		if (asprintf(&s, "%s/kctl", v) < 0)
+			s = NULL;
+	} else if ((v = getenv("HOME")) && v[0] == '/') {
+		if (asprintf(&s, "%s/.local/state/kctl", v) < 0)
+			s = NULL;
+	} else {
+		return kc_err_new(err, KC_E_INVALID,
+				  "no state directory: set KCTL_STATE_DIR or HOME to an absolute path");
+	}
+	if (!s)
+		return kc_err_sys(err, ENOMEM, "state directory");
+	*out = s;
 	return 0;
 }
 
 int kc_state_path(const char *sub, char **out, kc_err_t *err)
 {
-	const char *env = getenv("KCTL_STATE_DIR");
 	cleanup_free char *base = NULL;
-	if (env && *env) {
-		base = strdup(env);
-	} else if (geteuid() == 0) {
-		base = strdup("/var/lib/kctl");
-	} else if (getenv("XDG_STATE_HOME") && *getenv("XDG_STATE_HOME")) {
-		if (asprintf(&base, "%s/kctl", getenv("XDG_STATE_HOME")) < 0)
-			base = NULL;
-	} else if (getenv("HOME")) {
-		if (asprintf(&base, "%s/.local/state/kctl", getenv("HOME")) < 0)
-			base = NULL;
-	} else {
-		return kc_err_new(err, KC_E_INVALID,
-				  "no state directory: set KCTL_STATE_DIR or HOME");
-	}
-	if (!base)
-		return kc_err_sys(err, ENOMEM, "state directory");
+	if (kc_state_dir(&base, err) < 0)
+		return -1;
 	char *path = NULL;
 	if (sub ? asprintf(&path, "%s/%s", base, sub) < 0 : !(path = strdup(base)))
 		return kc_err_sys(err, ENOMEM, "state directory");
-	if (mkdir_p(path, err) < 0) {
+	if (kc_mkdir_p(path, 0700, err) < 0) {
 		free(path);
 		return kc_err_wrap(err, "state directory");
 	}

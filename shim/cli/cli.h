@@ -77,6 +77,7 @@ void kc_cli_print_json(struct yajl_gen_t *g);
 struct kc_engine;
 int kc_cli_open_engine(struct kc_cli *cli, struct kc_engine **out, kc_err_t *err);
 
-extern const struct kc_cmd kc_cmd_version, kc_cmd_image, kc_cmd_ps, kc_cmd_probe, kc_cmd_rollout;
+extern const struct kc_cmd kc_cmd_version, kc_cmd_image, kc_cmd_ps, kc_cmd_probe, kc_cmd_rollout,
+	kc_cmd_compare, kc_cmd_patch, kc_cmd_drift;
 
 #endif

@@ -10,6 +10,9 @@
 
 static const struct kc_cmd *const commands[] = {
 	&kc_cmd_rollout,
+	&kc_cmd_patch,
+	&kc_cmd_drift,
+	&kc_cmd_compare,
 	&kc_cmd_version,
 	&kc_cmd_image,
 	&kc_cmd_ps,

@@ -1685,6 +1685,69 @@ static int docker_volume_remove(struct kc_engine *e, const char *name, bool forc
 	return 0;
 }
 
+static bool labels_match(const struct kc_labels *have, const struct kc_label *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *v = kc_labels_get(have, want[i].key);
+		if (!v || (want[i].value && strcmp(v, want[i].value) != 0))
+			return false;
+	}
+	return true;
+}
+
+static int docker_disk_usage(struct kc_engine *e, const struct kc_label *labels, size_t n_labels,
+			     struct kc_disk_usage *out, kc_err_t *err)
+{
+	cleanup_json yajl_val v = NULL;
+	/* The engine walks every layer to answer: slow, so a long timeout. */
+	struct call c = {.path = "/system/df", .max = LIST_MAX, .timeout_ms = 120000};
+	if (docker_json(D(e), &c, &v, err) < 0)
+		return kc_err_wrap(err, "disk usage");
+	int64_t layers = 0;
+	yajl_val list = NULL;
+	if (kc_json_get_int(v, "/LayersSize", &layers, err) < 0 ||
+	    kc_json_opt_arr(v, "/Containers", &list, err) < 0)
+		return kc_err_wrap(err, "disk usage");
+	out->layers_bytes = layers;
+	size_t n = list ? list->u.array.len : 0;
+	out->container_ids = calloc(n + 1, sizeof *out->container_ids);
+	out->container_names = calloc(n + 1, sizeof *out->container_names);
+	out->container_rw_bytes = calloc(n + 1, sizeof *out->container_rw_bytes);
+	if (!out->container_ids || !out->container_names || !out->container_rw_bytes) {
+		kc_disk_usage_free(out);
+		return kc_err_sys(err, ENOMEM, "disk usage");
+	}
+	for (size_t i = 0; i < n; i++) {
+		yajl_val it = list->u.array.values[i];
+		struct kc_labels have = {0};
+		const char *id = NULL, *name = "";
+		/* The engine leaves SizeRw out when it is zero (omitempty). */
+		int64_t rw = 0;
+		if (get_labels(it, "/Labels", &have, err) < 0 ||
+		    kc_json_get_str(it, "/Id", &id, err) < 0 ||
+		    kc_json_opt_str(it, "/Names/0", &name, err) < 0 ||
+		    kc_json_opt_int(it, "/SizeRw", &rw, err) < 0) {
+			kc_labels_free(&have);
+			kc_disk_usage_free(out);
+			return kc_err_wrap(err, "disk usage: container %zu", i);
+		}
+		bool keep = labels_match(&have, labels, n_labels);
+		kc_labels_free(&have);
+		if (!keep)
+			continue;
+		size_t k = out->n_containers;
+		out->container_ids[k] = strdup(id);
+		out->container_names[k] = strdup(*name == '/' ? name + 1 : name);
+		out->container_rw_bytes[k] = rw;
+		out->n_containers++;
+		if (!out->container_ids[k] || !out->container_names[k]) {
+			kc_disk_usage_free(out);
+			return kc_err_sys(err, ENOMEM, "disk usage");
+		}
+	}
+	return 0;
+}
+
 static const struct kc_engine_ops docker_ops = {
     .name = "docker",
     .free = docker_free,
@@ -1714,6 +1777,7 @@ static const struct kc_engine_ops docker_ops = {
     .container_export = docker_container_export,
     .container_logs = docker_container_logs,
     .volume_remove = docker_volume_remove,
+    .disk_usage = docker_disk_usage,
 };
 
 int kc_engine_docker_new(const struct kc_docker_config *cfg, struct kc_engine **out, kc_err_t *err)

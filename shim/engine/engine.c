@@ -307,3 +307,22 @@ int kc_engine_volume_remove(struct kc_engine *e, const char *name, bool force, k
 {
 	return DISPATCH(e, volume_remove, err, name, force);
 }
+
+int kc_engine_disk_usage(struct kc_engine *e, const struct kc_label *labels, size_t n_labels,
+			 struct kc_disk_usage *out, kc_err_t *err)
+{
+	memset(out, 0, sizeof *out);
+	return DISPATCH(e, disk_usage, err, labels, n_labels, out);
+}
+
+void kc_disk_usage_free(struct kc_disk_usage *d)
+{
+	for (size_t i = 0; i < d->n_containers; i++) {
+		free(d->container_ids[i]);
+		free(d->container_names[i]);
+	}
+	free(d->container_ids);
+	free(d->container_names);
+	free(d->container_rw_bytes);
+	memset(d, 0, sizeof *d);
+}

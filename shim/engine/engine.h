@@ -304,4 +304,20 @@ int kc_engine_container_logs(struct kc_engine *e, const char *id, int tail, size
 
 int kc_engine_volume_remove(struct kc_engine *e, const char *name, bool force, kc_err_t *err);
 
+/* ---- disk usage ---- */
+
+/* What the engine stores (docker system df): image layer bytes, each shared
+ * layer counted once, and the writable-layer bytes of containers. */
+struct kc_disk_usage {
+	int64_t layers_bytes;
+	size_t n_containers;
+	char **container_ids;
+	char **container_names;
+	int64_t *container_rw_bytes; /* writable-layer bytes */
+};
+/* Containers only when their labels match (each {"k", NULL} or {"k", "v"}). */
+int kc_engine_disk_usage(struct kc_engine *e, const struct kc_label *labels, size_t n_labels,
+			 struct kc_disk_usage *out, kc_err_t *err);
+void kc_disk_usage_free(struct kc_disk_usage *d);
+
 #endif

@@ -58,6 +58,8 @@ struct kc_engine_ops {
 	int (*container_logs)(struct kc_engine *e, const char *id, int tail, size_t max,
 			      struct kc_exec_result *out, kc_err_t *err);
 	int (*volume_remove)(struct kc_engine *e, const char *name, bool force, kc_err_t *err);
+	int (*disk_usage)(struct kc_engine *e, const struct kc_label *labels, size_t n_labels,
+			  struct kc_disk_usage *out, kc_err_t *err);
 };
 
 struct kc_engine {

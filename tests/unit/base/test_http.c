@@ -351,7 +351,7 @@ static void test_paced_rate_and_fresh_connections(void **state)
 	kc_err_t err = NULL;
 	int before = atomic_load(&s->connections);
 	struct kc_http_request req = {.path = "/ok", .fresh_connection = true};
-	assert_int_equal(kc_http_run_paced(h, &req, 40, 500, 8, on_outcome, &p, &err), 0);
+	assert_int_equal(kc_http_run_paced(h, &req, 40, 500, 8, NULL, on_outcome, &p, &err), 0);
 	/* 40/s for 0.5 s is 20 requests, give or take the edge of the window. */
 	assert_true(p.n >= 19 && p.n <= 21);
 	assert_int_equal(p.ok, p.n);
@@ -372,11 +372,11 @@ static void test_paced_counts_failures(void **state)
 	assert_int_equal(kc_http_new(&cfg, &h, &err), 0);
 	struct paced p = {0};
 	struct kc_http_request req = {.path = "/"};
-	assert_int_equal(kc_http_run_paced(h, &req, 50, 200, 4, on_outcome, &p, &err), 0);
+	assert_int_equal(kc_http_run_paced(h, &req, 50, 200, 4, NULL, on_outcome, &p, &err), 0);
 	assert_true(p.n >= 9);
 	assert_int_equal(p.ok, 0);
 	assert_int_equal(p.failed, p.n);
-	assert_int_equal(kc_http_run_paced(h, &req, 0, 200, 4, on_outcome, &p, &err), -1);
+	assert_int_equal(kc_http_run_paced(h, &req, 0, 200, 4, NULL, on_outcome, &p, &err), -1);
 	assert_int_equal(kc_err_kind(err), KC_E_INVALID);
 	kc_err_free(&err);
 	kc_http_free(h);
