@@ -20,7 +20,6 @@
 #include "shim/base/json.h"
 #include "shim/base/sha256.h"
 #include "shim/base/state.h"
-#include "shim/rollout/deployment.h"
 #include "shim/rollout/resolve.h"
 
 #define HEALTH_PORT_FIRST 20000
@@ -822,10 +821,8 @@ static void prune_history(struct run *run, int active, int limit)
 static int hash_template(const struct kc_deploy_spec *m, const char *image, bool mutable_mode,
 			 char **out, kc_err_t *err)
 {
-	struct kc_deploy_spec pinned = *m;
-	pinned.image = (char *)image;
 	cleanup_free char *json = NULL;
-	if (kc_deploy_spec_template_json(&pinned, &json, err) < 0)
+	if (kc_deploy_spec_template_json(m, image, &json, err) < 0)
 		return -1;
 	/* The mode shapes the container too (a writable root), so it is hashed. */
 	cleanup_free char *hashed = NULL;
@@ -931,7 +928,7 @@ int kc_rollout_apply(struct kc_engine *e, const struct kc_deploy_spec *m,
 		run.rs.change_cause = cause;
 	}
 	if (hash_template(m, pinned, o->mutable_mode, &run.rs.template_hash, err) < 0 ||
-	    kc_deployment_json(m, pinned, &run.rs.deployment_json, err) < 0)
+	    kc_deploy_spec_to_json(m, pinned, false, &run.rs.deployment_json, err) < 0)
 		return -1;
 
 	__attribute__((cleanup(app_view_free))) struct app_view view = {0};

@@ -1098,28 +1098,80 @@ static void gen_kv(yajl_gen g, const char *key, const struct kc_deploy_kv *kv, s
 	yajl_gen_map_close(g);
 }
 
+/* A string list, left out when absent (the image's default applies). */
 static void gen_strv(yajl_gen g, const char *key, char **v)
 {
-	kc_jgen_key(g, key);
-	if (!v) {
-		yajl_gen_null(g);
+	if (!v)
 		return;
-	}
+	kc_jgen_key(g, key);
 	yajl_gen_array_open(g);
 	for (; *v; v++)
 		kc_jgen_str(g, *v);
 	yajl_gen_array_close(g);
 }
 
-/* Everything that shapes a container, in a fixed order. */
-static void gen_template(yajl_gen g, const struct kc_deploy_spec *m)
+/* "25%" stays a string; "1" goes back to the integer it was written as. */
+static void gen_int_or_percent(yajl_gen g, const char *key, const char *raw)
+{
+	if (!raw)
+		raw = "25%";
+	char *end;
+	long v = strtol(raw, &end, 10);
+	if (*raw && !*end)
+		kc_jgen_kv_int(g, key, v);
+	else
+		kc_jgen_kv_str(g, key, raw);
+}
+
+/* A probe port by the name it was written with, else by number. */
+static void gen_port(yajl_gen g, const struct kc_deploy_probe *p)
+{
+	if (p->port_name)
+		kc_jgen_kv_str(g, "port", p->port_name);
+	else
+		kc_jgen_kv_int(g, "port", p->port);
+}
+
+static void gen_probe(yajl_gen g, const struct kc_deploy_probe *p)
+{
+	kc_jgen_key(g, "readinessProbe");
+	yajl_gen_map_open(g);
+	if (p->kind == KC_PROBE_HTTP) {
+		kc_jgen_key(g, "httpGet");
+		yajl_gen_map_open(g);
+		kc_jgen_kv_str(g, "path", p->path);
+		gen_port(g, p);
+		yajl_gen_map_close(g);
+	} else if (p->kind == KC_PROBE_TCP) {
+		kc_jgen_key(g, "tcpSocket");
+		yajl_gen_map_open(g);
+		gen_port(g, p);
+		yajl_gen_map_close(g);
+	} else {
+		kc_jgen_key(g, "exec");
+		yajl_gen_map_open(g);
+		gen_strv(g, "command", p->command);
+		yajl_gen_map_close(g);
+	}
+	kc_jgen_kv_int(g, "initialDelaySeconds", p->initial_delay_s);
+	kc_jgen_kv_int(g, "periodSeconds", p->period_s);
+	kc_jgen_kv_int(g, "timeoutSeconds", p->timeout_s);
+	kc_jgen_kv_int(g, "successThreshold", p->success_threshold);
+	kc_jgen_kv_int(g, "failureThreshold", p->failure_threshold);
+	yajl_gen_map_close(g);
+}
+
+static void gen_container(yajl_gen g, const struct kc_deploy_spec *m, const char *image)
 {
 	yajl_gen_map_open(g);
 	kc_jgen_kv_str(g, "name", m->container_name);
-	kc_jgen_kv_str(g, "image", m->image);
+	kc_jgen_kv_str(g, "image", image ? image : m->image);
 	gen_strv(g, "command", m->command);
 	gen_strv(g, "args", m->args);
-	kc_jgen_kv_str(g, "workingDir", m->working_dir);
+	if (m->working_dir)
+		kc_jgen_kv_str(g, "workingDir", m->working_dir);
+	if (m->image_pull_policy)
+		kc_jgen_kv_str(g, "imagePullPolicy", m->image_pull_policy);
 	kc_jgen_key(g, "env");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < m->nenv; i++) {
@@ -1133,55 +1185,78 @@ static void gen_template(yajl_gen g, const struct kc_deploy_spec *m)
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < m->nports; i++) {
 		yajl_gen_map_open(g);
-		kc_jgen_kv_str(g, "name", m->ports[i].name);
+		if (m->ports[i].name)
+			kc_jgen_kv_str(g, "name", m->ports[i].name);
 		kc_jgen_kv_int(g, "containerPort", m->ports[i].container_port);
 		kc_jgen_kv_str(g, "protocol", "TCP");
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
-	kc_jgen_key(g, "readinessProbe");
-	const struct kc_deploy_probe *p = &m->readiness;
-	if (p->kind == KC_PROBE_NONE) {
-		yajl_gen_null(g);
-	} else {
+	if (m->readiness.kind != KC_PROBE_NONE)
+		gen_probe(g, &m->readiness);
+	kc_jgen_key(g, "securityContext");
+	yajl_gen_map_open(g);
+	kc_jgen_kv_bool(g, "readOnlyRootFilesystem", m->read_only_rootfs);
+	yajl_gen_map_close(g);
+	kc_jgen_key(g, "volumeMounts");
+	yajl_gen_array_open(g);
+	for (size_t i = 0; i < m->nmounts; i++) {
 		yajl_gen_map_open(g);
-		kc_jgen_kv_str(g, "type",
-			       p->kind == KC_PROBE_HTTP	 ? "httpGet"
-			       : p->kind == KC_PROBE_TCP ? "tcpSocket"
-							 : "exec");
-		if (p->kind == KC_PROBE_HTTP)
-			kc_jgen_kv_str(g, "path", p->path);
-		if (p->kind != KC_PROBE_EXEC) {
-			kc_jgen_kv_int(g, "port", p->port);
-			kc_jgen_kv_str(g, "portName", p->port_name);
-		} else {
-			gen_strv(g, "command", p->command);
-		}
-		kc_jgen_kv_int(g, "initialDelaySeconds", p->initial_delay_s);
-		kc_jgen_kv_int(g, "periodSeconds", p->period_s);
-		kc_jgen_kv_int(g, "timeoutSeconds", p->timeout_s);
-		kc_jgen_kv_int(g, "successThreshold", p->success_threshold);
-		kc_jgen_kv_int(g, "failureThreshold", p->failure_threshold);
+		kc_jgen_kv_str(g, "name", m->mounts[i].name);
+		kc_jgen_kv_str(g, "mountPath", m->mounts[i].mount_path);
+		if (m->mounts[i].read_only)
+			kc_jgen_kv_bool(g, "readOnly", true);
 		yajl_gen_map_close(g);
 	}
-	kc_jgen_kv_bool(g, "readOnlyRootFilesystem", m->read_only_rootfs);
-	kc_jgen_key(g, "volumeMounts");
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+}
+
+static void gen_volumes(yajl_gen g, const struct kc_deploy_spec *m)
+{
+	kc_jgen_key(g, "volumes");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < m->nmounts; i++) {
 		const struct kc_deploy_mount *mt = &m->mounts[i];
 		yajl_gen_map_open(g);
 		kc_jgen_kv_str(g, "name", mt->name);
-		kc_jgen_kv_str(g, "mountPath", mt->mount_path);
-		kc_jgen_kv_bool(g, "readOnly", mt->read_only);
-		kc_jgen_kv_str(g, "type", mt->kind == KC_VOLUME_TMPFS ? "tmpfs" : "volume");
-		if (mt->kind == KC_VOLUME_NAMED)
-			kc_jgen_kv_str(g, "source", mt->source);
-		else
-			kc_jgen_kv_int(g, "sizeBytes", mt->size_bytes);
+		if (mt->kind == KC_VOLUME_TMPFS) {
+			kc_jgen_key(g, "emptyDir");
+			yajl_gen_map_open(g);
+			kc_jgen_kv_str(g, "medium", "Memory");
+			if (mt->size_bytes > 0)
+				kc_jgen_kv_int(g, "sizeLimit", mt->size_bytes);
+			yajl_gen_map_close(g);
+		} else {
+			kc_jgen_key(g, "persistentVolumeClaim");
+			yajl_gen_map_open(g);
+			kc_jgen_kv_str(g, "claimName", mt->source);
+			yajl_gen_map_close(g);
+		}
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
+}
+
+/* spec.template: everything that shapes a replica, and nothing else. */
+static void gen_pod_template(yajl_gen g, const struct kc_deploy_spec *m, const char *image)
+{
+	yajl_gen_map_open(g);
+	kc_jgen_key(g, "metadata");
+	yajl_gen_map_open(g);
+	gen_kv(g, "labels", m->pod_labels, m->npod_labels);
+	gen_kv(g, "annotations", m->pod_annotations, m->npod_annotations);
+	yajl_gen_map_close(g);
+	kc_jgen_key(g, "spec");
+	yajl_gen_map_open(g);
+	kc_jgen_kv_bool(g, "hostNetwork", true);
 	kc_jgen_kv_int(g, "terminationGracePeriodSeconds", m->termination_grace_s);
+	kc_jgen_key(g, "containers");
+	yajl_gen_array_open(g);
+	gen_container(g, m, image);
+	yajl_gen_array_close(g);
+	gen_volumes(g, m);
+	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 }
 
@@ -1196,43 +1271,59 @@ static int finish(yajl_gen g, char **out, kc_err_t *err)
 	return 0;
 }
 
-int kc_deploy_spec_template_json(const struct kc_deploy_spec *m, char **out, kc_err_t *err)
+int kc_deploy_spec_template_json(const struct kc_deploy_spec *m, const char *image, char **out,
+				 kc_err_t *err)
 {
 	cleanup_jgen yajl_gen g = kc_jgen_new(false);
 	if (!g)
 		return nomem(err);
-	gen_template(g, m);
+	gen_pod_template(g, m, image);
 	return finish(g, out, err);
 }
 
-int kc_deploy_spec_to_json(const struct kc_deploy_spec *m, bool pretty, char **out, kc_err_t *err)
+int kc_deploy_spec_to_json(const struct kc_deploy_spec *m, const char *image, bool pretty,
+			   char **out, kc_err_t *err)
 {
 	cleanup_jgen yajl_gen g = kc_jgen_new(pretty);
 	if (!g)
 		return nomem(err);
 	yajl_gen_map_open(g);
-	kc_jgen_kv_str(g, "source", m->source);
+	kc_jgen_kv_str(g, "apiVersion", "apps/v1");
+	kc_jgen_kv_str(g, "kind", "Deployment");
+	kc_jgen_key(g, "metadata");
+	yajl_gen_map_open(g);
 	kc_jgen_kv_str(g, "name", m->name);
-	kc_jgen_kv_str(g, "namespace", m->namespace);
+	if (m->namespace)
+		kc_jgen_kv_str(g, "namespace", m->namespace);
 	gen_kv(g, "labels", m->labels, m->nlabels);
 	gen_kv(g, "annotations", m->annotations, m->nannotations);
-	kc_jgen_kv_int(g, "replicas", m->replicas);
-	kc_jgen_key(g, "strategy");
-	yajl_gen_map_open(g);
-	kc_jgen_kv_str(g, "type", kc_strategy_name(m->strategy));
-	kc_jgen_kv_str(g, "maxSurgeSpec", m->max_surge_raw);
-	kc_jgen_kv_str(g, "maxUnavailableSpec", m->max_unavailable_raw);
-	kc_jgen_kv_int(g, "maxSurge", m->max_surge);
-	kc_jgen_kv_int(g, "maxUnavailable", m->max_unavailable);
 	yajl_gen_map_close(g);
+	kc_jgen_key(g, "spec");
+	yajl_gen_map_open(g);
+	kc_jgen_kv_int(g, "replicas", m->replicas);
 	kc_jgen_kv_int(g, "revisionHistoryLimit", m->revision_history_limit);
 	kc_jgen_kv_int(g, "progressDeadlineSeconds", m->progress_deadline_s);
 	kc_jgen_kv_int(g, "minReadySeconds", m->min_ready_s);
-	gen_kv(g, "selector", m->selector, m->nselector);
-	gen_kv(g, "podLabels", m->pod_labels, m->npod_labels);
-	gen_kv(g, "podAnnotations", m->pod_annotations, m->npod_annotations);
-	kc_jgen_key(g, "container");
-	gen_template(g, m);
+	kc_jgen_key(g, "strategy");
+	yajl_gen_map_open(g);
+	if (m->strategy == KC_STRATEGY_RECREATE) {
+		kc_jgen_kv_str(g, "type", "Recreate");
+	} else {
+		kc_jgen_kv_str(g, "type", "RollingUpdate");
+		kc_jgen_key(g, "rollingUpdate");
+		yajl_gen_map_open(g);
+		gen_int_or_percent(g, "maxSurge", m->max_surge_raw);
+		gen_int_or_percent(g, "maxUnavailable", m->max_unavailable_raw);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g);
+	kc_jgen_key(g, "selector");
+	yajl_gen_map_open(g);
+	gen_kv(g, "matchLabels", m->selector, m->nselector);
+	yajl_gen_map_close(g);
+	kc_jgen_key(g, "template");
+	gen_pod_template(g, m, image);
+	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 	return finish(g, out, err);
 }

@@ -11,9 +11,10 @@
  * resolved against replicas as Kubernetes does (surge rounds up, unavailable down; if
  * both resolve to 0, maxUnavailable becomes 1; both written as 0 is an error).
  * Volumes: emptyDir -> tmpfs (sizeLimit honoured), persistentVolumeClaim -> a named
- * Docker volume called claimName. kc_deploy_spec_to_json() gives the parsed spec for
- * --dry-run plans and history; kc_deploy_spec_template_json() only what shapes a container
- * (compare it to tell whether a rollout would change anything). */
+ * Docker volume called claimName. kc_deploy_spec_to_json() writes the spec back as a
+ * Deployment (a revision carries it on its containers' labels), and
+ * kc_deploy_spec_template_json() only its pod template (compare it to tell whether a
+ * rollout would change anything). */
 #ifndef KC_ROLLOUT_MANIFEST_H
 #define KC_ROLLOUT_MANIFEST_H
 
@@ -112,9 +113,15 @@ void kc_deploy_spec_free(struct kc_deploy_spec *m);
 int kc_int_or_percent_resolve(const char *raw, int replicas, bool round_up, int *out,
 			      kc_err_t *err);
 
-/* Newly allocated JSON strings. */
-int kc_deploy_spec_to_json(const struct kc_deploy_spec *m, bool pretty, char **out, kc_err_t *err);
-int kc_deploy_spec_template_json(const struct kc_deploy_spec *m, char **out, kc_err_t *err);
+/* The spec written back as an apps/v1 Deployment (JSON) that
+ * kc_deploy_spec_parse reads again; image, when not NULL, replaces the
+ * container's. The template form is only spec.template: what shapes a
+ * replica, so equal templates mean a rollout would change nothing. Newly
+ * allocated. */
+int kc_deploy_spec_to_json(const struct kc_deploy_spec *m, const char *image, bool pretty,
+			   char **out, kc_err_t *err);
+int kc_deploy_spec_template_json(const struct kc_deploy_spec *m, const char *image, char **out,
+				 kc_err_t *err);
 
 const char *kc_strategy_name(enum kc_strategy s); /* "RollingUpdate", "Recreate", "BlueGreen" */
 

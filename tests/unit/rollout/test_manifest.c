@@ -258,30 +258,37 @@ static void test_every_field(void **state)
 	assert_true(m->mounts[1].read_only);
 	assert_int_equal(m->mounts[1].size_bytes, 0);
 
-	/* The JSON form parses back and carries the resolved values. */
+	/* The Deployment form parses back into the same spec. */
 	char *js = NULL;
 	kc_err_t err = NULL;
-	assert_int_equal(kc_deploy_spec_to_json(m, true, &js, &err), 0);
-	yajl_val v = NULL;
-	assert_int_equal(kc_json_parse(js, strlen(js), &v, &err), 0);
-	int64_t i;
-	const char *s;
-	assert_int_equal(kc_json_get_int(v, "/strategy/maxSurge", &i, &err), 0);
-	assert_int_equal(i, 4);
-	assert_int_equal(kc_json_get_str(v, "/strategy/type", &s, &err), 0);
-	assert_string_equal(s, "BlueGreen");
-	assert_int_equal(kc_json_get_str(v, "/container/volumeMounts/0/source", &s, &err), 0);
-	assert_string_equal(s, "full-data");
-	yajl_tree_free(v);
+	assert_int_equal(kc_deploy_spec_to_json(m, NULL, true, &js, &err), 0);
+	struct kc_deploy_spec *back = NULL;
+	assert_int_equal(kc_deploy_spec_parse(js, strlen(js), "written.json", &back, &err), 0);
+	assert_int_equal(back->replicas, m->replicas);
+	assert_int_equal(back->max_surge, 4);
+	assert_int_equal(back->strategy, KC_STRATEGY_BLUE_GREEN);
+	assert_string_equal(back->mounts[0].source, "full-data");
+	char *a = NULL, *b = NULL;
+	assert_int_equal(kc_deploy_spec_template_json(m, NULL, &a, &err), 0);
+	assert_int_equal(kc_deploy_spec_template_json(back, NULL, &b, &err), 0);
+	assert_string_equal(a, b);
+	free(b);
+	/* An image override lands in the template, and only there. */
+	assert_int_equal(kc_deploy_spec_template_json(m, "reg/app@sha256:00", &b, &err), 0);
+	assert_string_not_equal(a, b);
+	assert_non_null(strstr(b, "reg/app@sha256:00"));
+	free(a);
+	free(b);
+	kc_deploy_spec_free(back);
 	free(js);
 	char *t1 = NULL, *t2 = NULL;
-	assert_int_equal(kc_deploy_spec_template_json(m, &t1, &err), 0);
+	assert_int_equal(kc_deploy_spec_template_json(m, NULL, &t1, &err), 0);
 	kc_deploy_spec_free(m);
 	/* Same container shape, different replicas: same template. */
 	char *other = strdup(full);
 	memcpy(strstr(other, "replicas: 10"), "replicas: 20", 12);
 	m = parse_ok(other);
-	assert_int_equal(kc_deploy_spec_template_json(m, &t2, &err), 0);
+	assert_int_equal(kc_deploy_spec_template_json(m, NULL, &t2, &err), 0);
 	assert_string_equal(t1, t2);
 	free(t1);
 	free(t2);
