@@ -5,9 +5,13 @@
 #include <time.h>
 
 #include "cli.h"
+#include "shim/base/cleanup.h"
 #include "shim/base/duration.h"
 #include "shim/base/json.h"
+#include "shim/base/yaml.h"
 #include "shim/engine/engine.h"
+#include "shim/engine/kube.h"
+#include "shim/rollout/kube_rollout.h"
 #include "shim/rollout/rollout.h"
 
 struct rollout_opts {
@@ -17,6 +21,9 @@ struct rollout_opts {
 	bool dry_run;
 	int to_revision;
 	bool mutable_mode;
+	/* Kubernetes backend */
+	const char *engine; /* "docker", "kube"; NULL: docker unless --context/--kubeconfig */
+	const char *context, *kubeconfig, *namespace, *container;
 };
 
 static int rollout_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
@@ -34,8 +41,26 @@ static int rollout_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 		if (kc_duration_parse(arg, &o->timeout_ms, err) < 0)
 			return kc_err_wrap(err, "--timeout");
 		return 0;
-	case 'n':
+	case 'd':
 		o->dry_run = true;
+		return 0;
+	case 'E':
+		if (strcmp(arg, "kube") && strcmp(arg, "docker"))
+			return kc_cli_usage_error(&kc_cmd_rollout, err,
+						  "--engine: \"%s\" is not docker or kube", arg);
+		o->engine = arg;
+		return 0;
+	case 'C':
+		o->context = arg;
+		return 0;
+	case 'K':
+		o->kubeconfig = arg;
+		return 0;
+	case 'N':
+		o->namespace = arg;
+		return 0;
+	case 'c':
+		o->container = arg;
 		return 0;
 	case 'm':
 		if (!strcmp(arg, "mutable"))
@@ -268,27 +293,233 @@ static int do_status(struct kc_cli *cli, const char *app, kc_err_t *err)
 	return complete ? KC_EXIT_OK : KC_EXIT_ERROR;
 }
 
+/* "deployment/NAME", "deploy/NAME", "deployments/NAME" (kubectl's spellings). */
+static bool is_kube_target(const char *s)
+{
+	return !strncmp(s, "deployment/", 11) || !strncmp(s, "deploy/", 7) ||
+	       !strncmp(s, "deployments/", 12) || !strncmp(s, "deployment.apps/", 16);
+}
+
+static const char *kube_name(const char *s)
+{
+	const char *sl = strchr(s, '/');
+	return sl ? sl + 1 : s;
+}
+
+static void print_kube_result(const struct kc_cli *cli, const struct kc_kube_rollout_result *r)
+{
+	if (cli->output == KC_OUTPUT_JSON) {
+		cleanup_jgen yajl_gen g = kc_jgen_new(true);
+		yajl_gen_map_open(g);
+		kc_jgen_kv_str(g, "deployment", r->name);
+		kc_jgen_kv_str(g, "namespace", r->namespace);
+		kc_jgen_kv_bool(g, "changed", r->changed);
+		kc_jgen_kv_bool(g, "created", r->created);
+		kc_jgen_kv_bool(g, "undone", r->undone);
+		kc_jgen_kv_str(g, "reason", r->reason);
+		kc_jgen_kv_int(g, "revision", r->revision);
+		kc_jgen_kv_int(g, "previousRevision", r->previous_revision);
+		kc_jgen_kv_int(g, "restoredRevision", r->restored_revision);
+		kc_jgen_kv_str(g, "image", r->image);
+		kc_jgen_kv_str(g, "digest", r->digest);
+		yajl_gen_map_close(g);
+		kc_cli_print_json(g);
+		return;
+	}
+	if (!r->changed)
+		printf("deployment.apps/%s unchanged (revision %lld runs %s)\n", r->name,
+		       (long long)r->revision, r->image ? r->image : "-");
+	else if (!r->undone)
+		printf("deployment.apps/%s rolled out: revision %lld%s%s\n", r->name,
+		       (long long)r->revision, r->image ? ", " : "", r->image ? r->image : "");
+	else
+		printf("deployment.apps/%s rollout failed (%s); revision %lld restored as "
+		       "revision %lld\n",
+		       r->name, r->reason ? r->reason : "-", (long long)r->restored_revision,
+		       (long long)r->revision);
+}
+
+static int kube_history(struct kc_cli *cli, struct kc_kube *k, const char *name, kc_err_t *err)
+{
+	struct kc_kube_revision *revs = NULL;
+	size_t n = 0;
+	if (kc_kube_rollout_history(k, name, &revs, &n, err) < 0)
+		return -1;
+	if (cli->output == KC_OUTPUT_JSON) {
+		cleanup_jgen yajl_gen g = kc_jgen_new(true);
+		yajl_gen_map_open(g);
+		kc_jgen_kv_str(g, "deployment", name);
+		kc_jgen_kv_str(g, "namespace", kc_kube_namespace(k));
+		kc_jgen_key(g, "revisions");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < n; i++) {
+			yajl_gen_map_open(g);
+			kc_jgen_kv_int(g, "revision", revs[i].revision);
+			kc_jgen_kv_str(g, "replicaSet", revs[i].rs_name);
+			kc_jgen_kv_str(g, "image", revs[i].images);
+			kc_jgen_kv_str(g, "changeCause", revs[i].change_cause);
+			kc_jgen_kv_int(g, "replicas", revs[i].replicas);
+			kc_jgen_kv_int(g, "ready", revs[i].ready);
+			kc_jgen_kv_bool(g, "active", revs[i].active);
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+		kc_cli_print_json(g);
+	} else {
+		printf("deployment.apps/%s\n", name);
+		struct kc_table *t = kc_table_new(4);
+		kc_table_add(t, "REVISION", "IMAGE", "REPLICAS", "CHANGE-CAUSE");
+		for (size_t i = 0; i < n; i++) {
+			char rev[32], reps[48];
+			snprintf(rev, sizeof rev, "%lld%s", (long long)revs[i].revision,
+				 revs[i].active ? "*" : "");
+			snprintf(reps, sizeof reps, "%lld/%lld ready", (long long)revs[i].ready,
+				 (long long)revs[i].replicas);
+			kc_table_add(t, rev, revs[i].images, reps,
+				     revs[i].change_cause ? revs[i].change_cause : "<none>");
+		}
+		kc_table_print(t, stdout);
+		kc_table_free(t);
+	}
+	kc_kube_revisions_free(revs, n);
+	return KC_EXIT_OK;
+}
+
+static void print_kube_event(void *opaque, const char *message)
+{
+	(void)opaque;
+	fprintf(stderr, "%s\n", message);
+}
+
+/* The Deployment's name from a manifest when no deployment/NAME was given. */
+static int manifest_name(const char *file, char **name, kc_err_t *err)
+{
+	cleanup_yaml struct kc_yaml *y = NULL;
+	if (kc_yaml_load_file(file, &y, err) < 0)
+		return -1;
+	yajl_val n = y->ndocs ? kc_json_find(y->docs[0].root, "/metadata/name") : NULL;
+	if (!YAJL_IS_STRING(n))
+		return kc_err_new(err, KC_E_INVALID, "%s: no metadata.name", file);
+	*name = strdup(n->u.string);
+	return *name ? 0 : kc_err_sys(err, ENOMEM, "manifest");
+}
+
+static int run_kube(struct kc_cli *cli, const char *verb, int rest, char **args,
+		    struct rollout_opts *o, kc_err_t *err)
+{
+	if (o->dry_run)
+		return kc_cli_usage_error(&kc_cmd_rollout, err,
+					  "--dry-run is not supported with --engine kube");
+	if (o->mutable_mode)
+		return kc_cli_usage_error(&kc_cmd_rollout, err,
+					  "--mode is not supported with --engine kube");
+	if (verb && strcmp(verb, "status") && strcmp(verb, "history") && strcmp(verb, "undo"))
+		return kc_cli_usage_error(&kc_cmd_rollout, err, "unknown rollout command \"%s\"",
+					  verb);
+	if (rest > 1)
+		return kc_cli_usage_error(&kc_cmd_rollout, err, "unexpected argument \"%s\"",
+					  args[1]);
+	cleanup_free char *mname = NULL;
+	const char *name = rest == 1 ? kube_name(args[0]) : NULL;
+	if (rest == 1 && strchr(args[0], '/') && !is_kube_target(args[0]))
+		return kc_cli_usage_error(&kc_cmd_rollout, err,
+					  "\"%s\": only deployment/NAME is supported", args[0]);
+	if (!name && !verb && o->file) {
+		if (manifest_name(o->file, &mname, err) < 0)
+			return -1;
+		name = mname;
+	}
+	if (!name || !*name)
+		return kc_cli_usage_error(&kc_cmd_rollout, err, "deployment/NAME is required");
+	struct kc_kubeconfig_opts ko = {.kubeconfig = o->kubeconfig,
+					.context = o->context,
+					.namespace = o->namespace,
+					.log = &cli->log};
+	cleanup_kube struct kc_kube *k = NULL;
+	if (kc_kube_open(&ko, &k, err) < 0)
+		return -1;
+	struct kc_kube_rollout_opts ro = {.image = o->image,
+					  .container = o->container,
+					  .manifest = o->file,
+					  .timeout_ms = o->timeout_ms,
+					  .to_revision = o->to_revision,
+					  .log = &cli->log,
+					  .on_event = cli->output == KC_OUTPUT_TEXT ? print_kube_event
+										     : NULL};
+	if (verb && !strcmp(verb, "history"))
+		return kube_history(cli, k, name, err);
+	if (verb && !strcmp(verb, "status")) {
+		if (kc_kube_rollout_wait(k, kc_kube_namespace(k), name, o->timeout_ms, &ro, err) < 0)
+			return -1;
+		if (cli->output == KC_OUTPUT_JSON) {
+			cleanup_jgen yajl_gen g = kc_jgen_new(true);
+			yajl_gen_map_open(g);
+			kc_jgen_kv_str(g, "deployment", name);
+			kc_jgen_kv_bool(g, "complete", true);
+			yajl_gen_map_close(g);
+			kc_cli_print_json(g);
+		}
+		return KC_EXIT_OK;
+	}
+	struct kc_kube_rollout_result res;
+	int rc;
+	if (verb && !strcmp(verb, "undo"))
+		rc = kc_kube_rollout_undo(k, name, &ro, &res, err);
+	else
+		rc = kc_kube_rollout(k, name, &ro, &res, err);
+	if (rc == 0 || res.undone)
+		print_kube_result(cli, &res);
+	kc_kube_rollout_result_free(&res);
+	return rc < 0 ? -1 : KC_EXIT_OK;
+}
+
 static int run_rollout(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 {
 	struct rollout_opts o = {0};
 	static const struct option longopts[] = {{"filename", required_argument, NULL, 'f'},
 						 {"image", required_argument, NULL, 'i'},
 						 {"timeout", required_argument, NULL, 't'},
-						 {"dry-run", no_argument, NULL, 'n'},
+						 {"dry-run", no_argument, NULL, 'd'},
+						 {"engine", required_argument, NULL, 'E'},
+						 {"context", required_argument, NULL, 'C'},
+						 {"kubeconfig", required_argument, NULL, 'K'},
+						 {"namespace", required_argument, NULL, 'N'},
+						 {"container", required_argument, NULL, 'c'},
 						 {"to-revision", required_argument, NULL, 'r'},
 						 {"mode", required_argument, NULL, 'm'},
 						 {0}};
 	const char *verb = NULL;
-	if (argc > 1 && argv[1][0] != '-') {
+	if (argc > 1 && argv[1][0] != '-' && !is_kube_target(argv[1])) {
 		verb = argv[1];
 		argc--;
 		argv++;
 	}
-	int p = kc_cli_parse(cli, &kc_cmd_rollout, argc, argv, "f:i:t:", longopts, rollout_opt, &o,
-			     err);
+	int p = kc_cli_parse(cli, &kc_cmd_rollout, argc, argv, "f:i:t:n:c:", longopts, rollout_opt,
+			     &o, err);
 	if (p != 0)
 		return p < 0 ? -1 : KC_EXIT_OK;
 	int rest = argc - optind;
+	/* Options may come before the verb too ("kctl rollout --context c status ..."). */
+	if (!verb && rest >= 1 &&
+	    (!strcmp(argv[optind], "status") || !strcmp(argv[optind], "history") ||
+	     !strcmp(argv[optind], "undo"))) {
+		verb = argv[optind++];
+		rest--;
+	}
+	if (!o.engine)
+		o.engine = getenv("KCTL_ENGINE");
+	if (o.engine && strcmp(o.engine, "kube") && strcmp(o.engine, "docker"))
+		return kc_cli_usage_error(&kc_cmd_rollout, err,
+					  "KCTL_ENGINE: \"%s\" is not docker or kube", o.engine);
+	bool kube = (o.engine && !strcmp(o.engine, "kube")) ||
+		    (!o.engine && (o.context || o.kubeconfig));
+	if (!kube && (o.context || o.kubeconfig || o.namespace || o.container))
+		return kc_cli_usage_error(&kc_cmd_rollout, err,
+					  "--context, --kubeconfig, -n and --container need "
+					  "--engine kube");
+	if (kube)
+		return run_kube(cli, verb, rest, argv + optind, &o, err);
 	if (!verb) {
 		if (rest)
 			return kc_cli_usage_error(&kc_cmd_rollout, err, "unexpected argument \"%s\"",
@@ -315,7 +546,9 @@ const struct kc_cmd kc_cmd_rollout = {
 	.usage = "Usage: kctl rollout -f MANIFEST [--image REF] [--timeout D] [--dry-run]\n"
 		 "       kctl rollout status APP\n"
 		 "       kctl rollout history APP\n"
-		 "       kctl rollout undo APP [--to-revision N]\n\n"
+		 "       kctl rollout undo APP [--to-revision N]\n"
+		 "       kctl rollout deployment/NAME --image REF|-f MANIFEST --engine kube\n"
+		 "       kctl rollout status|history|undo deployment/NAME --engine kube\n\n"
 		 "Creates or updates the app described by an apps/v1 Deployment manifest (YAML or\n"
 		 "JSON): the image is resolved to a digest through its registry first, then new\n"
 		 "containers of it replace the old ones by the manifest's strategy (RollingUpdate,\n"
@@ -332,6 +565,18 @@ const struct kc_cmd kc_cmd_rollout = {
 		 "      --dry-run         print the plan; change nothing\n"
 		 "      --to-revision N   undo to revision N (default: the previous one)\n"
 		 "      --mode MODE       immutable (default: read-only root filesystem) or\n"
-		 "                        mutable (writable root, for kctl patch to edit in place)\n" KC_CLI_COMMON_HELP,
+		 "                        mutable (writable root, for kctl patch to edit in place)\n"
+		 "\nKubernetes (--engine kube, implied by --context or --kubeconfig; or\n"
+		 "KCTL_ENGINE=kube): the image is pinned by digest where its registry answers and\n"
+		 "set with a strategic-merge PATCH (change-cause annotated); the Deployment is\n"
+		 "watched until complete by kubectl's rule, and undone to the previous\n"
+		 "ReplicaSet's template when it exceeds progressDeadlineSeconds or --timeout.\n"
+		 "status waits for completion like kubectl rollout status.\n"
+		 "      --engine E        docker (default) or kube\n"
+		 "      --kubeconfig F    kubeconfig file (default: $KUBECONFIG, ~/.kube/config,\n"
+		 "                        else in-cluster service account)\n"
+		 "      --context C       kubeconfig context\n"
+		 "  -n, --namespace NS    namespace (default: the context's)\n"
+		 "  -c, --container C     container to set the image of (default: the first)\n" KC_CLI_COMMON_HELP,
 	.run = run_rollout,
 };

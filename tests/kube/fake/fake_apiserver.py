@@ -1135,6 +1135,24 @@ DISCOVERY_APPS = [
 ]
 
 
+# With --advertise-unserved, discovery also lists these (kubectl's client-side dry run
+# needs a REST mapping for every kind in manifests/), but the fake stores none of them:
+# GET by name is 404 (true: there is no such object), anything else is 405.
+UNSERVED = {
+    "v1": [("services", "Service", True, ["create", "get", "list"], ["svc"]),
+           ("serviceaccounts", "ServiceAccount", True, ["create", "get", "list"], ["sa"]),
+           ("configmaps", "ConfigMap", True, ["create", "get", "list"], ["cm"])],
+    "batch/v1": [("jobs", "Job", True, ["create", "get", "list"], None),
+                 ("cronjobs", "CronJob", True, ["create", "get", "list"], ["cj"])],
+    "rbac.authorization.k8s.io/v1": [
+        ("roles", "Role", True, ["create", "get", "list"], None),
+        ("rolebindings", "RoleBinding", True, ["create", "get", "list"], None)],
+}
+UNSERVED_RE = re.compile(r"^/(?:api/v1|apis/(?:batch|rbac\.authorization\.k8s\.io)/v1)"
+                         r"/namespaces/[^/]+/(services|serviceaccounts|configmaps|jobs|cronjobs|"
+                         r"roles|rolebindings)(?:/([^/]+))?$")
+
+
 def resource_list(gv, items):
     res = []
     for name, kind, namespaced, verbs, short in items:
@@ -1318,12 +1336,32 @@ class Handler(BaseHTTPRequestHandler):
                                                 "clientCIDR": "0.0.0.0/0",
                                                 "serverAddress": "127.0.0.1:%d" % app.port}]})
             if path == "/apis":
-                gv = {"groupVersion": "apps/v1", "version": "v1"}
+                groups = []
+                for g in ["apps"] + (["batch", "rbac.authorization.k8s.io"]
+                                     if app.advertise_unserved else []):
+                    gv = {"groupVersion": g + "/v1", "version": "v1"}
+                    groups.append({"name": g, "versions": [gv], "preferredVersion": gv})
                 return self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1",
-                                            "groups": [{"name": "apps", "versions": [gv],
-                                                        "preferredVersion": gv}]})
+                                            "groups": groups})
             if path == "/api/v1":
-                return self.send_json(200, resource_list("v1", DISCOVERY_V1))
+                return self.send_json(200, resource_list(
+                    "v1", DISCOVERY_V1 + (UNSERVED["v1"] if app.advertise_unserved else [])))
+            if app.advertise_unserved:
+                for g in ("batch", "rbac.authorization.k8s.io"):
+                    gv = {"groupVersion": g + "/v1", "version": "v1"}
+                    if path == "/apis/" + g:
+                        return self.send_json(200, {"kind": "APIGroup", "apiVersion": "v1",
+                                                    "name": g, "versions": [gv],
+                                                    "preferredVersion": gv})
+                    if path == "/apis/" + g + "/v1":
+                        return self.send_json(200, resource_list(g + "/v1", UNSERVED[g + "/v1"]))
+                um = UNSERVED_RE.match(path)
+                if um:
+                    if method == "GET" and um.group(2):
+                        raise ApiError(404, "NotFound", '%s "%s" not found'
+                                       % (um.group(1), um.group(2)))
+                    raise ApiError(405, "MethodNotAllowed", "the fake apiserver only "
+                                   "advertises %s (for client-side dry runs)" % um.group(1))
             if path == "/apis/apps":
                 gv = {"groupVersion": "apps/v1", "version": "v1"}
                 return self.send_json(200, {"kind": "APIGroup", "apiVersion": "v1",
@@ -1843,6 +1881,7 @@ class App:
         self.readonly_users = set(args.readonly_user or [])
         self.exec_protocols = [p.strip() for p in args.exec_protocols.split(",")]
         self.ws_chaos = args.ws_chaos
+        self.advertise_unserved = args.advertise_unserved
         self.bookmark_interval = args.bookmark_interval
         self.extra_namespaces = {"default", "kube-system", "kube-public"}
         self.stats = {"requests": 0, "execs": 0, "exec_protocols": {}, "pings_sent": 0,
@@ -1913,6 +1952,9 @@ def main():
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
     ap.add_argument("--version", default="1.30.0")
     ap.add_argument("--id")
+    ap.add_argument("--advertise-unserved", action="store_true",
+                    help="list Services, ServiceAccounts, ConfigMaps, Jobs, CronJobs, Roles "
+                    "and RoleBindings in discovery (not served) for kubectl dry runs")
     args = ap.parse_args()
     app = App(args)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

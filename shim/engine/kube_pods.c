@@ -1,0 +1,289 @@
+/* A Deployment's pods; exec on each with bounded concurrency; tar; annotations
+ * (kube_pods.h). */
+#include "kube_pods.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "shim/base/cleanup.h"
+#include "shim/base/json.h"
+#include "shim/engine/websocket.h"
+
+void kc_kube_pods_free(struct kc_kube_pod *pods, size_t n)
+{
+	for (size_t i = 0; pods && i < n; i++) {
+		free(pods[i].name);
+		free(pods[i].phase);
+		free(pods[i].container);
+		free(pods[i].image);
+		free(pods[i].rs_hash);
+	}
+	free(pods);
+}
+
+static const char *jstr(yajl_val v, const char *path)
+{
+	yajl_val x = kc_json_find(v, path);
+	return YAJL_IS_STRING(x) ? x->u.string : NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static int cmp_pod(const void *a, const void *b)
+{
+	return strcmp(((const struct kc_kube_pod *)a)->name, ((const struct kc_kube_pod *)b)->name);
+}
+
+int kc_kube_deployment_pods(struct kc_kube *k, const char *deployment, struct kc_kube_pod **pods,
+			    size_t *n, kc_err_t *err)
+{
+	*pods = NULL;
+	*n = 0;
+	const char *ns = kc_kube_namespace(k);
+	cleanup_free char *nse = kc_http_escape(ns), *de = kc_http_escape(deployment);
+	cleanup_free char *path = NULL, *sel = NULL, *sele = NULL, *ppath = NULL;
+	if (!nse || !de ||
+	    asprintf(&path, "/apis/apps/v1/namespaces/%s/deployments/%s", nse, de) < 0)
+		return kc_err_sys(err, ENOMEM, "pods");
+	cleanup_json yajl_val d = NULL, list = NULL;
+	if (kc_kube_request(k, "GET", path, NULL, NULL, &d, err) < 0)
+		return -1;
+	yajl_val ml = kc_json_find(d, "/spec/selector/matchLabels");
+	if (!YAJL_IS_OBJECT(ml) || ml->u.object.len == 0)
+		return kc_err_new(err, KC_E_UNSUPPORTED,
+				  "deployment %s: only spec.selector.matchLabels selectors are "
+				  "supported",
+				  deployment);
+	for (size_t i = 0; i < ml->u.object.len; i++) {
+		yajl_val v = ml->u.object.values[i];
+		char *next = NULL;
+		if (asprintf(&next, "%s%s%s=%s", sel ? sel : "", sel ? "," : "",
+			     ml->u.object.keys[i], YAJL_IS_STRING(v) ? v->u.string : "") < 0)
+			return kc_err_sys(err, ENOMEM, "selector");
+		free(sel);
+		sel = next;
+	}
+	sele = kc_http_escape(sel);
+	if (!sele || asprintf(&ppath, "/api/v1/namespaces/%s/pods?labelSelector=%s", nse, sele) < 0)
+		return kc_err_sys(err, ENOMEM, "pods");
+	if (kc_kube_request(k, "GET", ppath, NULL, NULL, &list, err) < 0)
+		return kc_err_wrap(err, "pods of deployment %s", deployment);
+	yajl_val items = kc_json_find(list, "/items");
+	size_t cnt = YAJL_IS_ARRAY(items) ? items->u.array.len : 0;
+	struct kc_kube_pod *p = calloc(cnt + 1, sizeof *p);
+	if (!p)
+		return kc_err_sys(err, ENOMEM, "pods");
+	size_t m = 0;
+	for (size_t i = 0; i < cnt; i++) {
+		yajl_val it = items->u.array.values[i];
+		if (kc_json_find(it, "/metadata/deletionTimestamp"))
+			continue; /* terminating: not part of the app any more */
+		struct kc_kube_pod *q = &p[m++];
+		q->name = dup_or_null(jstr(it, "/metadata/name"));
+		q->phase = dup_or_null(jstr(it, "/status/phase"));
+		q->container = dup_or_null(jstr(it, "/spec/containers/0/name"));
+		q->image = dup_or_null(jstr(it, "/spec/containers/0/image"));
+		q->rs_hash = dup_or_null(jstr(it, "/metadata/labels/pod-template-hash"));
+		yajl_val conds = kc_json_find(it, "/status/conditions");
+		for (size_t j = 0; YAJL_IS_ARRAY(conds) && j < conds->u.array.len; j++) {
+			const char *t = jstr(conds->u.array.values[j], "/type");
+			const char *s = jstr(conds->u.array.values[j], "/status");
+			if (t && s && !strcmp(t, "Ready"))
+				q->ready = !strcmp(s, "True");
+		}
+		if (!q->name) {
+			kc_kube_pods_free(p, m);
+			return kc_err_new(err, KC_E_PROTO, "a pod without a name");
+		}
+	}
+	qsort(p, m, sizeof *p, cmp_pod);
+	*pods = p;
+	*n = m;
+	return 0;
+}
+
+void kc_kube_exec_each_free(struct kc_kube_exec_each *each, size_t n)
+{
+	for (size_t i = 0; each && i < n; i++) {
+		free(each[i].out);
+		free(each[i].err_out);
+		kc_err_free(&each[i].error);
+		each[i].out = each[i].err_out = NULL;
+	}
+}
+
+struct pool {
+	struct kc_kube_exec_each *each;
+	size_t n;
+	atomic_size_t next;
+	const char *ns;
+	const char *const *argv;
+	const void *stdin_data;
+	size_t stdin_len, max_output;
+	const struct kc_http_config *http;
+	const char *const *headers;
+};
+
+static void exec_one(struct pool *p, struct kc_kube_exec_each *e)
+{
+	cleanup_free char *path =
+	    kc_k8s_exec_path(p->ns, e->pod, e->container, p->argv, p->stdin_data != NULL);
+	if (!path) {
+		kc_err_sys(&e->error, ENOMEM, "exec in %s", e->pod);
+		return;
+	}
+	struct kc_k8s_exec_opts o = {.http = p->http,
+				     .headers = p->headers,
+				     .path = path,
+				     .stdin_data = p->stdin_data,
+				     .stdin_len = p->stdin_len,
+				     .max_output = p->max_output};
+	struct kc_k8s_exec_result r = {0};
+	if (kc_k8s_exec(&o, &r, &e->error) < 0) {
+		kc_err_wrap(&e->error, "exec in pod %s", e->pod);
+		kc_k8s_exec_result_free(&r);
+		return;
+	}
+	e->ran = true;
+	e->exit_code = r.exit_code;
+	e->out = kc_steal(r.out);
+	e->err_out = kc_steal(r.err);
+	kc_k8s_exec_result_free(&r);
+}
+
+static void *worker(void *arg)
+{
+	struct pool *p = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&p->next, 1);
+		if (i >= p->n)
+			return NULL;
+		exec_one(p, &p->each[i]);
+	}
+}
+
+int kc_kube_exec_each(struct kc_kube *k, struct kc_kube_exec_each *each, size_t n,
+		      const char *const *argv, const void *stdin_data, size_t stdin_len,
+		      size_t parallel, size_t max_output, kc_err_t *err)
+{
+	if (!argv || !argv[0])
+		return kc_err_new(err, KC_E_USAGE, "exec: no command");
+	if (parallel == 0)
+		parallel = KC_KUBE_DEFAULT_PARALLEL;
+	if (parallel > KC_KUBE_MAX_PARALLEL)
+		parallel = KC_KUBE_MAX_PARALLEL;
+	if (parallel > n)
+		parallel = n;
+	/* Credentials are taken once, here: the exec plugin cache is not thread-safe and
+	 * one token serves the whole batch. */
+	cleanup_free char *auth = NULL;
+	struct kc_http_config hc;
+	if (kc_kube_auth_header(k, &auth, err) < 0 ||
+	    kc_kubeconfig_http(kc_kube_config(k), &hc, err) < 0)
+		return -1;
+	const char *headers[2] = {auth, NULL};
+	struct pool p = {.each = each,
+			 .n = n,
+			 .ns = kc_kube_namespace(k),
+			 .argv = argv,
+			 .stdin_data = stdin_data,
+			 .stdin_len = stdin_len,
+			 .max_output = max_output,
+			 .http = &hc,
+			 .headers = headers};
+	atomic_init(&p.next, 0);
+	pthread_t th[KC_KUBE_MAX_PARALLEL];
+	size_t started = 0;
+	for (size_t i = 0; i < parallel; i++) {
+		if (pthread_create(&th[i], NULL, worker, &p) != 0)
+			break;
+		started++;
+	}
+	if (started == 0 && n > 0)
+		worker(&p); /* no threads: do it here, one by one */
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	int ok = 0;
+	for (size_t i = 0; i < n; i++)
+		ok += each[i].ran && each[i].exit_code == 0;
+	return ok;
+}
+
+int kc_kube_tar_one(const char *path, const void *data, size_t len, mode_t mode, void **tar,
+		    size_t *tar_len, kc_err_t *err)
+{
+	*tar = NULL;
+	*tar_len = 0;
+	while (*path == '/')
+		path++;
+	if (!*path || strstr(path, "..") == path || strstr(path, "/../") ||
+	    (strlen(path) >= 3 && !strcmp(path + strlen(path) - 3, "/..")))
+		return kc_err_new(err, KC_E_INVALID, "tar: bad path \"%s\"", path);
+	/* Header + content + padding + two zero blocks, with room for pax headers. */
+	size_t cap = len + 64 * 1024, used = 0;
+	cleanup_free void *buf = malloc(cap);
+	if (!buf)
+		return kc_err_sys(err, ENOMEM, "tar");
+	struct archive *a = archive_write_new();
+	if (!a)
+		return kc_err_sys(err, ENOMEM, "tar");
+	struct archive_entry *e = archive_entry_new();
+	int rc = 0;
+	if (!e || archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    archive_write_open_memory(a, buf, cap, &used) != ARCHIVE_OK) {
+		rc = kc_err_new(err, KC_E_GENERIC, "tar: %s", archive_error_string(a));
+		goto out;
+	}
+	archive_entry_set_pathname(e, path);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, mode & 07777);
+	archive_entry_set_size(e, (la_int64_t)len);
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    (len && archive_write_data(a, data, len) != (la_ssize_t)len) ||
+	    archive_write_close(a) != ARCHIVE_OK) {
+		rc = kc_err_new(err, KC_E_GENERIC, "tar: %s", archive_error_string(a));
+		goto out;
+	}
+	*tar = kc_steal(buf);
+	*tar_len = used;
+out:
+	if (e)
+		archive_entry_free(e);
+	archive_write_free(a);
+	return rc;
+}
+
+int kc_kube_annotate_pod(struct kc_kube *k, const char *pod, const char *key, const char *value,
+			 kc_err_t *err)
+{
+	cleanup_free char *nse = kc_http_escape(kc_kube_namespace(k)), *pe = kc_http_escape(pod);
+	cleanup_free char *path = NULL;
+	if (!nse || !pe || asprintf(&path, "/api/v1/namespaces/%s/pods/%s", nse, pe) < 0)
+		return kc_err_sys(err, ENOMEM, "annotate");
+	cleanup_jgen yajl_gen g = kc_jgen_new(false);
+	yajl_gen_map_open(g);
+	kc_jgen_key(g, "metadata");
+	yajl_gen_map_open(g);
+	kc_jgen_key(g, "annotations");
+	yajl_gen_map_open(g);
+	kc_jgen_kv_str(g, key, value);
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+	cleanup_free char *body = kc_jgen_finish(g, NULL);
+	if (!body)
+		return kc_err_sys(err, ENOMEM, "annotate");
+	if (kc_kube_request(k, "PATCH", path, "application/merge-patch+json", body, NULL, err) < 0)
+		return kc_err_wrap(err, "annotating pod %s", pod);
+	return 0;
+}
