@@ -23,7 +23,7 @@ struct server {
 	int fd;
 	pthread_t thread;
 	atomic_int flaky_left; /* connections to drop before answering /flaky */
-	atomic_int active, max_active, connections;
+	atomic_int active, max_active, connections; /* active: /slow requests in flight */
 };
 
 static void reply(int c, int status, const char *body, size_t len)
@@ -49,10 +49,6 @@ static void *serve_one(void *arg)
 	struct server *s = ((void **)arg)[0];
 	int c = (int)(intptr_t)((void **)arg)[1];
 	free(arg);
-	int now = atomic_fetch_add(&s->active, 1) + 1;
-	int prev = atomic_load(&s->max_active);
-	while (now > prev && !atomic_compare_exchange_weak(&s->max_active, &prev, now))
-		;
 	char req[8192];
 	size_t got = 0;
 	while (got < sizeof req - 1) {
@@ -82,8 +78,16 @@ static void *serve_one(void *arg)
 			reply(c, 200, "finally", 7);
 		/* else: close without a word, which the client sees as a failure */
 	} else if (strstr(req, " /v1.41/slow ")) {
+		/* Counted from the request's arrival to just before its answer, so a
+		 * client that starts its next request on the answer is never counted
+		 * twice. */
+		int now = atomic_fetch_add(&s->active, 1) + 1;
+		int prev = atomic_load(&s->max_active);
+		while (now > prev && !atomic_compare_exchange_weak(&s->max_active, &prev, now))
+			;
 		struct timespec ts = {0, 100 * 1000000L};
 		nanosleep(&ts, NULL);
+		atomic_fetch_sub(&s->active, 1);
 		reply(c, 200, "slow", 4);
 	} else if (strstr(req, "POST /v1.41/echo ")) {
 		char *body = strstr(req, "\r\n\r\n") + 4;
@@ -92,7 +96,6 @@ static void *serve_one(void *arg)
 		reply(c, 404, "{\"message\":\"nope\"}", 18);
 	}
 	close(c);
-	atomic_fetch_sub(&s->active, 1);
 	return NULL;
 }
 
