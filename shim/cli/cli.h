@@ -77,6 +77,30 @@ void kc_cli_print_json(struct yajl_gen_t *g);
 struct kc_engine;
 int kc_cli_open_engine(struct kc_cli *cli, struct kc_engine **out, kc_err_t *err);
 
+/* The Kubernetes backend's options, shared by commands that take deployment/NAME. */
+struct kc_cli_kube {
+	const char *engine; /* --engine: "docker", "kube"; NULL: KCTL_ENGINE, else implied */
+	const char *context, *kubeconfig, *namespace;
+};
+#define KC_CLI_KUBE_HELP                                                                           \
+	"      --engine E        docker (default) or kube\n"                                       \
+	"      --kubeconfig F    kubeconfig file (default: $KUBECONFIG, ~/.kube/config,\n"         \
+	"                        else in-cluster service account)\n"                               \
+	"      --context C       kubeconfig context\n"                                             \
+	"  -n, --namespace NS    namespace (default: the context's)\n"
+
+/* "deployment/NAME", "deploy/NAME", "deployments/NAME", "deployment.apps/NAME". */
+bool kc_cli_is_kube_target(const char *s);
+/* NAME of such a target (s itself when it has no '/'). */
+const char *kc_cli_kube_name(const char *s);
+/* Whether the Kubernetes backend is chosen: --engine, else KCTL_ENGINE, else implied
+ * by --context/--kubeconfig. Sets *kube; -1 with a usage error for a bad engine name. */
+int kc_cli_kube_wanted(const struct kc_cmd *cmd, struct kc_cli_kube *o, bool *kube, kc_err_t *err);
+/* Connection to the Kubernetes API from those options. */
+struct kc_kube;
+int kc_cli_open_kube(struct kc_cli *cli, const struct kc_cli_kube *o, struct kc_kube **out,
+		     kc_err_t *err);
+
 extern const struct kc_cmd kc_cmd_version, kc_cmd_image, kc_cmd_ps, kc_cmd_probe, kc_cmd_rollout,
 	kc_cmd_compare, kc_cmd_patch, kc_cmd_drift;
 

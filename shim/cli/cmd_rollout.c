@@ -293,19 +293,6 @@ static int do_status(struct kc_cli *cli, const char *app, kc_err_t *err)
 	return complete ? KC_EXIT_OK : KC_EXIT_ERROR;
 }
 
-/* "deployment/NAME", "deploy/NAME", "deployments/NAME" (kubectl's spellings). */
-static bool is_kube_target(const char *s)
-{
-	return !strncmp(s, "deployment/", 11) || !strncmp(s, "deploy/", 7) ||
-	       !strncmp(s, "deployments/", 12) || !strncmp(s, "deployment.apps/", 16);
-}
-
-static const char *kube_name(const char *s)
-{
-	const char *sl = strchr(s, '/');
-	return sl ? sl + 1 : s;
-}
-
 static void print_kube_result(const struct kc_cli *cli, const struct kc_kube_rollout_result *r)
 {
 	if (cli->output == KC_OUTPUT_JSON) {
@@ -421,8 +408,8 @@ static int run_kube(struct kc_cli *cli, const char *verb, int rest, char **args,
 		return kc_cli_usage_error(&kc_cmd_rollout, err, "unexpected argument \"%s\"",
 					  args[1]);
 	cleanup_free char *mname = NULL;
-	const char *name = rest == 1 ? kube_name(args[0]) : NULL;
-	if (rest == 1 && strchr(args[0], '/') && !is_kube_target(args[0]))
+	const char *name = rest == 1 ? kc_cli_kube_name(args[0]) : NULL;
+	if (rest == 1 && strchr(args[0], '/') && !kc_cli_is_kube_target(args[0]))
 		return kc_cli_usage_error(&kc_cmd_rollout, err,
 					  "\"%s\": only deployment/NAME is supported", args[0]);
 	if (!name && !verb && o->file) {
@@ -432,12 +419,12 @@ static int run_kube(struct kc_cli *cli, const char *verb, int rest, char **args,
 	}
 	if (!name || !*name)
 		return kc_cli_usage_error(&kc_cmd_rollout, err, "deployment/NAME is required");
-	struct kc_kubeconfig_opts ko = {.kubeconfig = o->kubeconfig,
-					.context = o->context,
-					.namespace = o->namespace,
-					.log = &cli->log};
+	struct kc_cli_kube ko = {.engine = o->engine,
+				 .context = o->context,
+				 .kubeconfig = o->kubeconfig,
+				 .namespace = o->namespace};
 	cleanup_kube struct kc_kube *k = NULL;
-	if (kc_kube_open(&ko, &k, err) < 0)
+	if (kc_cli_open_kube(cli, &ko, &k, err) < 0)
 		return -1;
 	struct kc_kube_rollout_opts ro = {.image = o->image,
 					  .container = o->container,
@@ -490,7 +477,7 @@ static int run_rollout(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 						 {"mode", required_argument, NULL, 'm'},
 						 {0}};
 	const char *verb = NULL;
-	if (argc > 1 && argv[1][0] != '-' && !is_kube_target(argv[1])) {
+	if (argc > 1 && argv[1][0] != '-' && !kc_cli_is_kube_target(argv[1])) {
 		verb = argv[1];
 		argc--;
 		argv++;
@@ -507,13 +494,11 @@ static int run_rollout(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 		verb = argv[optind++];
 		rest--;
 	}
-	if (!o.engine)
-		o.engine = getenv("KCTL_ENGINE");
-	if (o.engine && strcmp(o.engine, "kube") && strcmp(o.engine, "docker"))
-		return kc_cli_usage_error(&kc_cmd_rollout, err,
-					  "KCTL_ENGINE: \"%s\" is not docker or kube", o.engine);
-	bool kube = (o.engine && !strcmp(o.engine, "kube")) ||
-		    (!o.engine && (o.context || o.kubeconfig));
+	struct kc_cli_kube ko = {.engine = o.engine, .context = o.context, .kubeconfig = o.kubeconfig};
+	bool kube;
+	if (kc_cli_kube_wanted(&kc_cmd_rollout, &ko, &kube, err) < 0)
+		return -1;
+	o.engine = ko.engine;
 	if (!kube && (o.context || o.kubeconfig || o.namespace || o.container))
 		return kc_cli_usage_error(&kc_cmd_rollout, err,
 					  "--context, --kubeconfig, -n and --container need "

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "shim/base/json.h"
 #include "shim/engine/docker.h"
+#include "shim/engine/kube.h"
 
 int kc_cli_usage_error(const struct kc_cmd *cmd, kc_err_t *err, const char *fmt, ...)
 {
@@ -191,4 +192,43 @@ int kc_cli_open_engine(struct kc_cli *cli, struct kc_engine **out, kc_err_t *err
 				   cli->docker_host ? cli->docker_host : KC_DOCKER_DEFAULT_HOST);
 	}
 	return 0;
+}
+
+bool kc_cli_is_kube_target(const char *s)
+{
+	return !strncmp(s, "deployment/", 11) || !strncmp(s, "deploy/", 7) ||
+	       !strncmp(s, "deployments/", 12) || !strncmp(s, "deployment.apps/", 16);
+}
+
+const char *kc_cli_kube_name(const char *s)
+{
+	const char *sl = strchr(s, '/');
+	return sl ? sl + 1 : s;
+}
+
+int kc_cli_kube_wanted(const struct kc_cmd *cmd, struct kc_cli_kube *o, bool *kube, kc_err_t *err)
+{
+	const char *from = "--engine";
+	if (!o->engine) {
+		o->engine = getenv("KCTL_ENGINE");
+		from = "KCTL_ENGINE";
+		if (o->engine && !*o->engine)
+			o->engine = NULL;
+	}
+	if (o->engine && strcmp(o->engine, "kube") && strcmp(o->engine, "docker"))
+		return kc_cli_usage_error(cmd, err, "%s: \"%s\" is not docker or kube", from,
+					  o->engine);
+	*kube = (o->engine && !strcmp(o->engine, "kube")) ||
+		(!o->engine && (o->context || o->kubeconfig));
+	return 0;
+}
+
+int kc_cli_open_kube(struct kc_cli *cli, const struct kc_cli_kube *o, struct kc_kube **out,
+		     kc_err_t *err)
+{
+	struct kc_kubeconfig_opts ko = {.kubeconfig = o->kubeconfig,
+					.context = o->context,
+					.namespace = o->namespace,
+					.log = &cli->log};
+	return kc_kube_open(&ko, out, err);
 }
