@@ -367,6 +367,24 @@ void kc_jgen_kv_bool(yajl_gen g, const char *k, bool v)
 	yajl_gen_bool(g, v);
 }
 
+void kc_jgen_kv_strv(yajl_gen g, const char *k, char *const *v)
+{
+	kc_jgen_str(g, k);
+	yajl_gen_array_open(g);
+	for (; v && *v; v++)
+		kc_jgen_str(g, *v);
+	yajl_gen_array_close(g);
+}
+
+void kc_jgen_kv_ms(yajl_gen g, const char *k, int64_t ms)
+{
+	kc_jgen_str(g, k);
+	if (ms < 0)
+		yajl_gen_null(g);
+	else
+		yajl_gen_integer(g, ms);
+}
+
 void kc_jgen_value(yajl_gen g, yajl_val v)
 {
 	if (!v || YAJL_IS_NULL(v)) {

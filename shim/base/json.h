@@ -55,6 +55,10 @@ void kc_jgen_kv_str(yajl_gen g, const char *k, const char *v);
 void kc_jgen_kv_int(yajl_gen g, const char *k, int64_t v);
 void kc_jgen_kv_double(yajl_gen g, const char *k, double v);
 void kc_jgen_kv_bool(yajl_gen g, const char *k, bool v);
+/* A NULL-terminated string list as an array ([] for NULL). */
+void kc_jgen_kv_strv(yajl_gen g, const char *k, char *const *v);
+/* A count of milliseconds, or null when negative (not measured, did not run). */
+void kc_jgen_kv_ms(yajl_gen g, const char *k, int64_t ms);
 /* Copies a parsed tree into the generator. */
 void kc_jgen_value(yajl_gen g, yajl_val v);
 /* Buffer as a new NUL-terminated string. */

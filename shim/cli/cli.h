@@ -69,6 +69,9 @@ void kc_table_add(struct kc_table *t, ...); /* exactly `columns` const char * (N
 void kc_table_print(const struct kc_table *t, FILE *out);
 void kc_table_free(struct kc_table *t);
 
+/* A progress line for a terminal ("  message"), as event callbacks want it. */
+void kc_cli_print_progress(void *opaque, const char *message);
+
 /* Prints a finished yajl_gen buffer to stdout followed by a newline. */
 struct yajl_gen_t;
 void kc_cli_print_json(struct yajl_gen_t *g);

@@ -103,10 +103,8 @@ static double fig(struct kc_fig f)
 static void on_message(void *opaque, const char *message)
 {
 	const struct narrator *n = opaque;
-	if (n->show) {
-		printf("  %s\n", message);
-		fflush(stdout);
-	}
+	if (n->show)
+		kc_cli_print_progress(NULL, message);
 }
 
 static void on_event(void *opaque, const struct kc_compare_event *ev)

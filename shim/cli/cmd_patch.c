@@ -94,22 +94,6 @@ static int patch_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 	return kc_cli_usage_error(&kc_cmd_patch, err, "unexpected option");
 }
 
-static void print_event(void *opaque, const char *message)
-{
-	(void)opaque;
-	printf("  %s\n", message);
-	fflush(stdout);
-}
-
-static void gen_phase(yajl_gen g, const char *key, int64_t ms)
-{
-	kc_jgen_key(g, key);
-	if (ms < 0)
-		yajl_gen_null(g);
-	else
-		yajl_gen_integer(g, ms);
-}
-
 static void print_result(const struct kc_cli *cli, const struct kc_patch_opts *o,
 			 const struct kc_patch_result *r)
 {
@@ -152,11 +136,11 @@ static void print_result(const struct kc_cli *cli, const struct kc_patch_opts *o
 		yajl_gen_array_close(g);
 		kc_jgen_key(g, "phasesMs");
 		yajl_gen_map_open(g);
-		gen_phase(g, "diff", r->phases.diff_ms);
-		gen_phase(g, "copy", r->phases.copy_ms);
-		gen_phase(g, "exec", r->phases.exec_ms);
-		gen_phase(g, "restart", r->phases.restart_ms);
-		gen_phase(g, "total", r->phases.total_ms);
+		kc_jgen_kv_ms(g, "diff", r->phases.diff_ms);
+		kc_jgen_kv_ms(g, "copy", r->phases.copy_ms);
+		kc_jgen_kv_ms(g, "exec", r->phases.exec_ms);
+		kc_jgen_kv_ms(g, "restart", r->phases.restart_ms);
+		kc_jgen_kv_ms(g, "total", r->phases.total_ms);
 		yajl_gen_map_close(g);
 		yajl_gen_map_close(g);
 		kc_cli_print_json(g);
@@ -617,7 +601,7 @@ static int run_patch(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 	p.o.log = &cli->log;
 	p.o.docker_host = cli->docker_host;
 	if (cli->output == KC_OUTPUT_TEXT)
-		p.o.on_event = print_event;
+		p.o.on_event = kc_cli_print_progress;
 	struct kc_patch_result res;
 	rc = kc_patch_run(eng, &p.o, &res, err);
 	if (res.n)

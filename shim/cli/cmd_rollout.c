@@ -81,31 +81,6 @@ static int rollout_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 	return kc_cli_usage_error(&kc_cmd_rollout, err, "unexpected option");
 }
 
-static void print_event(void *opaque, const char *message)
-{
-	(void)opaque;
-	printf("  %s\n", message);
-	fflush(stdout);
-}
-
-static void gen_strv(yajl_gen g, const char *key, char **v)
-{
-	kc_jgen_key(g, key);
-	yajl_gen_array_open(g);
-	for (; v && *v; v++)
-		kc_jgen_str(g, *v);
-	yajl_gen_array_close(g);
-}
-
-static void gen_phase(yajl_gen g, const char *key, int64_t ms)
-{
-	kc_jgen_key(g, key);
-	if (ms < 0)
-		yajl_gen_null(g);
-	else
-		yajl_gen_integer(g, ms);
-}
-
 static void print_result(const struct kc_cli *cli, const struct kc_rollout_result *r,
 			 bool dry_run)
 {
@@ -122,18 +97,18 @@ static void print_result(const struct kc_cli *cli, const struct kc_rollout_resul
 		kc_jgen_kv_str(g, "image", r->image);
 		kc_jgen_kv_str(g, "digest", r->digest);
 		kc_jgen_kv_str(g, "plan", r->plan);
-		gen_strv(g, "created", r->created);
-		gen_strv(g, "started", r->started);
-		gen_strv(g, "stopped", r->stopped);
-		gen_strv(g, "removed", r->removed);
+		kc_jgen_kv_strv(g, "created", r->created);
+		kc_jgen_kv_strv(g, "started", r->started);
+		kc_jgen_kv_strv(g, "stopped", r->stopped);
+		kc_jgen_kv_strv(g, "removed", r->removed);
 		kc_jgen_key(g, "phasesMs");
 		yajl_gen_map_open(g);
-		gen_phase(g, "resolve", r->phases.resolve_ms);
-		gen_phase(g, "pull", r->phases.pull_ms);
-		gen_phase(g, "create", r->phases.create_ms);
-		gen_phase(g, "ready", r->phases.ready_ms);
-		gen_phase(g, "stopOld", r->phases.stop_old_ms);
-		gen_phase(g, "total", r->phases.total_ms);
+		kc_jgen_kv_ms(g, "resolve", r->phases.resolve_ms);
+		kc_jgen_kv_ms(g, "pull", r->phases.pull_ms);
+		kc_jgen_kv_ms(g, "create", r->phases.create_ms);
+		kc_jgen_kv_ms(g, "ready", r->phases.ready_ms);
+		kc_jgen_kv_ms(g, "stopOld", r->phases.stop_old_ms);
+		kc_jgen_kv_ms(g, "total", r->phases.total_ms);
 		yajl_gen_map_close(g);
 		yajl_gen_map_close(g);
 		kc_cli_print_json(g);
@@ -167,7 +142,7 @@ static int do_apply(struct kc_cli *cli, struct rollout_opts *o, kc_err_t *err)
 				     .dry_run = o->dry_run,
 				     .mutable_mode = o->mutable_mode,
 				     .log = &cli->log,
-				     .on_event = progress ? print_event : NULL};
+				     .on_event = progress ? kc_cli_print_progress : NULL};
 	struct kc_rollout_result res;
 	int rc = kc_rollout_apply(eng, m, &ro, &res, err);
 	if (rc == 0 || res.undone)
@@ -185,7 +160,7 @@ static int do_undo(struct kc_cli *cli, const char *app, struct rollout_opts *o, 
 	struct kc_rollout_opts ro = {.timeout_ms = o->timeout_ms,
 				     .dry_run = o->dry_run,
 				     .log = &cli->log,
-				     .on_event = progress ? print_event : NULL};
+				     .on_event = progress ? kc_cli_print_progress : NULL};
 	struct kc_rollout_result res;
 	int rc = kc_rollout_undo(eng, app, o->to_revision, &ro, &res, err);
 	if (rc == 0 || res.undone)

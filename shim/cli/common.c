@@ -166,6 +166,13 @@ void kc_table_free(struct kc_table *t)
 	free(t);
 }
 
+void kc_cli_print_progress(void *opaque, const char *message)
+{
+	(void)opaque;
+	printf("  %s\n", message);
+	fflush(stdout);
+}
+
 void kc_cli_print_json(struct yajl_gen_t *g)
 {
 	size_t len;

@@ -170,11 +170,17 @@ static void test_generate_roundtrip(void **state)
 	kc_jgen_kv_bool(g, "t", true);
 	kc_jgen_kv_str(g, "z", NULL);
 	kc_jgen_kv_str(g, "bad", "\xff\xfe");
+	char *list[] = {"a", "b", NULL};
+	kc_jgen_kv_strv(g, "l", list);
+	kc_jgen_kv_strv(g, "e", NULL);
+	kc_jgen_kv_ms(g, "ms", 12);
+	kc_jgen_kv_ms(g, "none", -1);
 	yajl_gen_map_close(g);
 	out = kc_jgen_finish(g, NULL);
 	yajl_gen_free(g);
 	assert_string_equal(out, "{\"q\":\"a\\\"b\\n\",\"n\":-5,\"t\":true,\"z\":null,"
-				 "\"bad\":\"\xef\xbf\xbd\"}");
+				 "\"bad\":\"\xef\xbf\xbd\",\"l\":[\"a\",\"b\"],\"e\":[],"
+				 "\"ms\":12,\"none\":null}");
 	free(out);
 }
 
