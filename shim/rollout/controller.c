@@ -140,7 +140,7 @@ static const struct kc_container_info *first_of_revision(const struct app_view *
 	return NULL;
 }
 
-/* The newest revision (other than `except`) whose template hash is `hash`. */
+/* The newest revision whose template hash is `hash`, 0 when none. */
 static int revision_with_hash(const struct app_view *v, const char *hash)
 {
 	int rev = 0;
