@@ -22,13 +22,16 @@ static inline void kc_fclosep(FILE **f)
 	if (*f)
 		fclose(*f);
 }
+/* Frees a NULL-terminated list of strings and the list itself. */
+static inline void kc_strv_free(char **v)
+{
+	for (char **p = v; p && *p; p++)
+		free(*p);
+	free(v);
+}
 static inline void kc_strvfreep(char ***v)
 {
-	if (*v) {
-		for (char **p = *v; *p; p++)
-			free(*p);
-		free(*v);
-	}
+	kc_strv_free(*v);
 }
 
 #define cleanup_free __attribute__((cleanup(kc_freep)))

@@ -418,15 +418,6 @@ static int negotiate(struct docker *d, kc_err_t *err)
 
 /* ---- JSON -> neutral types ---- */
 
-static void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 /* Array of strings at path (absent or null -> *out NULL). */
 static int get_strv(yajl_val root, const char *path, char ***out, kc_err_t *err)
 {
@@ -443,11 +434,11 @@ static int get_strv(yajl_val root, const char *path, char ***out, kc_err_t *err)
 	for (size_t i = 0; i < n; i++) {
 		yajl_val s = a->u.array.values[i];
 		if (!YAJL_IS_STRING(s)) {
-			strv_free(v);
+			kc_strv_free(v);
 			return kc_err_new(err, KC_E_PROTO, "JSON %s/%zu: expected string", path, i);
 		}
 		if (!(v[i] = strdup(s->u.string))) {
-			strv_free(v);
+			kc_strv_free(v);
 			return kc_err_sys(err, ENOMEM, "docker");
 		}
 	}

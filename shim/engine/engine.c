@@ -5,14 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
+#include "shim/base/cleanup.h"
 
 const char *kc_labels_get(const struct kc_labels *l, const char *key)
 {
@@ -86,9 +79,9 @@ void kc_container_info_free(struct kc_container_info *c)
 	free(c->image_id);
 	kc_labels_free(&c->labels);
 	free(c->status);
-	strv_free(c->env);
-	strv_free(c->cmd);
-	strv_free(c->entrypoint);
+	kc_strv_free(c->env);
+	kc_strv_free(c->cmd);
+	kc_strv_free(c->entrypoint);
 	free(c->network_mode);
 	memset(c, 0, sizeof *c);
 }
@@ -121,13 +114,13 @@ void kc_engine_image_free(struct kc_engine_image *i)
 	if (!i)
 		return;
 	free(i->id);
-	strv_free(i->repo_tags);
-	strv_free(i->repo_digests);
-	strv_free(i->layers);
+	kc_strv_free(i->repo_tags);
+	kc_strv_free(i->repo_digests);
+	kc_strv_free(i->layers);
 	kc_labels_free(&i->labels);
-	strv_free(i->env);
-	strv_free(i->cmd);
-	strv_free(i->entrypoint);
+	kc_strv_free(i->env);
+	kc_strv_free(i->cmd);
+	kc_strv_free(i->entrypoint);
 	free(i->user);
 	free(i->workdir);
 	memset(i, 0, sizeof *i);

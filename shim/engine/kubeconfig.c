@@ -26,15 +26,6 @@ extern char **environ;
 #define KC_KUBECONFIG_MAX_FILE (4u << 20)
 #define KC_KUBE_EXEC_TIMEOUT_MS 60000
 
-static void strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 static int read_bounded(const char *path, size_t max, char **out, size_t *len, kc_err_t *err)
 {
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -206,8 +197,8 @@ static void exec_plugin_free(struct kc_kube_exec_plugin *p)
 		return;
 	free(p->api_version);
 	free(p->command);
-	strv_free(p->args);
-	strv_free(p->env);
+	kc_strv_free(p->args);
+	kc_strv_free(p->env);
 	free(p->token);
 	free(p->cert_pem);
 	free(p->key_pem);

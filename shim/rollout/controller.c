@@ -58,13 +58,6 @@ static void strv_push(char ***v, const char *s)
 	*v = nv;
 }
 
-static void strv_free(char **v)
-{
-	for (char **p = v; p && *p; p++)
-		free(*p);
-	free(v);
-}
-
 static void event(const struct kc_rollout_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void event(const struct kc_rollout_opts *o, const char *fmt, ...)
@@ -1167,9 +1160,9 @@ void kc_rollout_result_free(struct kc_rollout_result *r)
 	free(r->digest);
 	free(r->reason);
 	free(r->plan);
-	strv_free(r->created);
-	strv_free(r->removed);
-	strv_free(r->stopped);
-	strv_free(r->started);
+	kc_strv_free(r->created);
+	kc_strv_free(r->removed);
+	kc_strv_free(r->stopped);
+	kc_strv_free(r->started);
 	memset(r, 0, sizeof *r);
 }

@@ -796,15 +796,6 @@ static int parse_mounts(struct ctx *c, struct kc_deploy_spec *m, const char *cp,
 	return 0;
 }
 
-static void free_strv(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 static void free_mounts(struct kc_deploy_mount *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -994,10 +985,10 @@ void kc_deploy_spec_free(struct kc_deploy_spec *m)
 	free(m->ports);
 	free(m->readiness.path);
 	free(m->readiness.port_name);
-	free_strv(m->readiness.command);
+	kc_strv_free(m->readiness.command);
 	free_mounts(m->mounts, m->nmounts);
-	free_strv(m->command);
-	free_strv(m->args);
+	kc_strv_free(m->command);
+	kc_strv_free(m->args);
 	free(m->source);
 	free(m->name);
 	free(m->namespace);
