@@ -35,7 +35,9 @@ static void print_main_usage(FILE *out)
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
 		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out, "\nRun 'kctl COMMAND --help' for a command's options.\n"
-		     "Environment: DOCKER_HOST (default unix:///var/run/docker.sock).\n"
+		     "Environment: DOCKER_HOST (default unix:///var/run/docker.sock); KCTL_ENGINE=kube\n"
+		     "and KUBECONFIG for Kubernetes (rollout, patch); KCTL_STATE_DIR for the patch\n"
+		     "journal and locks (default /var/lib/kctl as root).\n"
 		     "Exit status: 0 ok, 1 error, 2 usage error, 3 drift found (kctl drift).\n");
 }
 
