@@ -5,14 +5,17 @@
 
 #include "cli.h"
 #include "compare/drift.h"
+#include "compare/drift_kube.h"
 #include "shim/base/cleanup.h"
 #include "shim/base/json.h"
 #include "shim/engine/engine.h"
+#include "shim/engine/kube.h"
 #include "shim/rollout/rollout.h"
 
 struct drift_cli {
 	const char *target;
 	size_t parallel;
+	struct kc_cli_kube kube; /* deployment/NAME on Kubernetes */
 };
 
 static int drift_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
@@ -31,6 +34,18 @@ static int drift_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 		d->parallel = (size_t)v;
 		return 0;
 	}
+	case 'E':
+		d->kube.engine = arg;
+		return 0;
+	case 'C':
+		d->kube.context = arg;
+		return 0;
+	case 'K':
+		d->kube.kubeconfig = arg;
+		return 0;
+	case 'n':
+		d->kube.namespace = arg;
+		return 0;
 	}
 	return kc_cli_usage_error(&kc_cmd_drift, err, "unexpected option");
 }
@@ -68,17 +83,76 @@ static int list_apps(struct kc_engine *e, char ***out, size_t *n, kc_err_t *err)
 	return 0;
 }
 
+/* kctl drift deployment/NAME on Kubernetes: one report, same shape as on Docker. */
+static int run_kube_drift(struct kc_cli *cli, const struct drift_cli *d, const char *target,
+			  kc_err_t *err)
+{
+	if (!kc_cli_is_kube_target(target))
+		return kc_cli_usage_error(&kc_cmd_drift, err,
+					  "\"%s\": on Kubernetes give deployment/NAME", target);
+	if (d->target)
+		return kc_cli_usage_error(&kc_cmd_drift, err,
+					  "--target is not supported with --engine kube yet");
+	cleanup_kube struct kc_kube *k = NULL;
+	if (kc_cli_open_kube(cli, &d->kube, &k, err) < 0)
+		return -1;
+	struct kc_drift_kube_opts o = {
+	    .deployment = kc_cli_kube_name(target), .parallel = d->parallel, .log = &cli->log};
+	struct kc_drift_report r;
+	if (kc_drift_kube(k, &o, &r, err) < 0) {
+		kc_drift_report_free(&r);
+		return kc_err_wrap(err, "drift of deployment/%s", o.deployment);
+	}
+	bool found = kc_drift_found(&r);
+	int rc = 0;
+	if (cli->output == KC_OUTPUT_JSON) {
+		cleanup_free char *s = NULL;
+		size_t len = 0;
+		rc = kc_drift_to_json(&r, true, &s, &len, err);
+		if (rc == 0) {
+			fwrite(s, 1, len, stdout);
+			fputc('\n', stdout);
+		}
+	} else {
+		rc = kc_drift_print_table(&r, stdout, err);
+	}
+	kc_drift_report_free(&r);
+	if (rc < 0)
+		return -1;
+	return found ? KC_EXIT_DRIFT : KC_EXIT_OK;
+}
+
 static int run_drift(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 {
 	struct drift_cli d = {0};
 	static const struct option longopts[] = {{"target", required_argument, NULL, 't'},
 						 {"parallel", required_argument, NULL, 'p'},
+						 {"engine", required_argument, NULL, 'E'},
+						 {"context", required_argument, NULL, 'C'},
+						 {"kubeconfig", required_argument, NULL, 'K'},
+						 {"namespace", required_argument, NULL, 'n'},
 						 {0}};
-	int rc = kc_cli_parse(cli, &kc_cmd_drift, argc, argv, "", longopts, drift_opt, &d, err);
+	int rc = kc_cli_parse(cli, &kc_cmd_drift, argc, argv, "n:", longopts, drift_opt, &d, err);
 	if (rc != 0)
 		return rc < 0 ? -1 : KC_EXIT_OK;
 	if (argc - optind > 1)
 		return kc_cli_usage_error(&kc_cmd_drift, err, "at most one APP");
+	bool kube;
+	if (kc_cli_kube_wanted(&kc_cmd_drift, &d.kube, &kube, err) < 0)
+		return -1;
+	if (kube) {
+		if (argc - optind != 1)
+			return kc_cli_usage_error(&kc_cmd_drift, err,
+						  "on Kubernetes give deployment/NAME");
+		return run_kube_drift(cli, &d, argv[optind], err);
+	}
+	if (argc - optind == 1 && kc_cli_is_kube_target(argv[optind]))
+		return kc_cli_usage_error(&kc_cmd_drift, err,
+					  "%s is a Kubernetes target: add --engine kube (or "
+					  "KCTL_ENGINE=kube, --context, --kubeconfig)",
+					  argv[optind]);
+	if (d.kube.namespace)
+		return kc_cli_usage_error(&kc_cmd_drift, err, "-n needs --engine kube");
 	cleanup_engine struct kc_engine *eng = NULL;
 	if (kc_cli_open_engine(cli, &eng, err) < 0)
 		return -1;
@@ -133,17 +207,24 @@ static int run_drift(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 const struct kc_cmd kc_cmd_drift = {
     .name = "drift",
     .summary = "what differs between running replicas, their images and each other",
-    .usage = "Usage: kctl drift [APP] [--target REF] [-o json]\n\n"
-	     "Per replica: files added (A), changed (C) and deleted (D) against its own image,\n"
-	     "from the engine's change list, with the sha256 of each file's content read from\n"
-	     "the container (archive API; /tmp and the manifest's volume mounts are skipped);\n"
-	     "config drift against the manifest it was deployed from (image, env, command).\n"
-	     "Across replicas: a fingerprint per replica and the number of distinct states.\n"
-	     "--target REF: what still differs between each replica's files and image REF\n"
-	     "(A only here, D only in REF, C content, M mode, T type). Without APP: every app.\n"
-	     "Exit status: 0 no drift, 3 drift found, 1 error.\n\n"
-	     "Options:\n"
-	     "      --target REF     also compare each replica with image REF\n"
-	     "      --parallel N     replicas inspected at once (default 4)\n" KC_CLI_COMMON_HELP,
+    .usage =
+	"Usage: kctl drift [APP] [--target REF] [-o json]\n"
+	"       kctl drift deployment/NAME --engine kube [--context C] [--kubeconfig F]\n"
+	"                  [-n NS] [--parallel N] [-o json]\n\n"
+	"Per replica: files added (A), changed (C) and deleted (D) against its own image,\n"
+	"from the engine's change list, with the sha256 of each file's content read from\n"
+	"the container (archive API; /tmp and the manifest's volume mounts are skipped);\n"
+	"config drift against the manifest it was deployed from (image, env, command).\n"
+	"Across replicas: a fingerprint per replica and the number of distinct states.\n"
+	"--target REF: what still differs between each replica's files and image REF\n"
+	"(A only here, D only in REF, C content, M mode, T type). Without APP: every app.\n"
+	"Kubernetes: per pod of the Deployment, the files listed and hashed in the pod\n"
+	"over exec (sh, find, xargs, sha256sum; /proc, /sys, /dev, /tmp and mounts\n"
+	"skipped) against the file index of the pod's image built from the registry.\n"
+	"Exit status: 0 no drift, 3 drift found, 1 error.\n\n"
+	"Options:\n"
+	"      --target REF     also compare each replica with image REF\n"
+	"      --parallel N     replicas inspected at once (default 4; kube: 8)\n" KC_CLI_KUBE_HELP
+	    KC_CLI_COMMON_HELP,
     .run = run_drift,
 };
