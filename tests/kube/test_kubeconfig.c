@@ -331,12 +331,12 @@ static void test_in_cluster(void **state)
 	write_file(tok, "sa-token-1\n", 0600);
 	write_file(ns, "apps\n", 0600);
 	setenv("KCTL_SERVICEACCOUNT_DIR", sa, 1);
-	setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
+	setenv("KUBERNETES_SERVICE_HOST", "127.0.0.2", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
 	cleanup_err kc_err_t err = NULL;
 	struct kc_kubeconfig *kc = NULL;
 	assert_int_equal(kc_kubeconfig_in_cluster(NULL, &kc, &err), 0);
-	assert_string_equal(kc->server, "https://10.0.0.1:443");
+	assert_string_equal(kc->server, "https://127.0.0.2:443");
 	assert_string_equal(kc->namespace, "apps");
 	assert_true(kc->in_cluster);
 	cleanup_free char *ca = tpath("sa/ca.crt");

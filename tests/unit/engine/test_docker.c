@@ -180,7 +180,7 @@ static void test_parse_host(void **state)
 	assert_string_equal(url, "http://127.0.0.1:2375");
 	free(url);
 	const char *bad[] = {
-	    "tcp://10.0.0.1:2375",    "tcp://example.com:2375", "ssh://host",
+	    "tcp://192.0.2.1:2375",   "tcp://example.com:2375", "ssh://host",
 	    "unix://relative",	      "tcp://127.0.0.1:abc",	"tcp://127.0.0.1:2375/x",
 	    "npipe:////./pipe/docker"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

@@ -381,7 +381,7 @@ static void test_loopback_rule(void **state)
 	assert_true(kc_registry_host_is_loopback("[::1]:5000"));
 	assert_true(kc_registry_host_is_loopback("::1"));
 	assert_false(kc_registry_host_is_loopback("128.0.0.1:5000"));
-	assert_false(kc_registry_host_is_loopback("10.0.0.1"));
+	assert_false(kc_registry_host_is_loopback("192.0.2.1"));
 	assert_false(kc_registry_host_is_loopback("example.com"));
 	assert_false(kc_registry_host_is_loopback("localhost.example.com"));
 	assert_false(kc_registry_host_is_loopback("[::2]:5000"));
