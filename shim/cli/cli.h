@@ -92,6 +92,15 @@ struct kc_cli_kube {
 	"      --context C       kubeconfig context\n"                                             \
 	"  -n, --namespace NS    namespace (default: the context's)\n"
 
+/* Long options for those, with the short codes kc_cli_kube_opt takes. */
+#define KC_CLI_KUBE_LONG                                                                           \
+	{"engine", required_argument, NULL, 'E'}, {"context", required_argument, NULL, 'C'},       \
+		{"kubeconfig", required_argument, NULL, 'K'},                                      \
+		{"namespace", required_argument, NULL, 'n'}
+/* Takes one of those options into o; true when opt was one of them. The
+ * engine name is checked by kc_cli_kube_wanted. */
+bool kc_cli_kube_opt(struct kc_cli_kube *o, int opt, const char *arg);
+
 /* "deployment/NAME", "deploy/NAME", "deployments/NAME", "deployment.apps/NAME". */
 bool kc_cli_is_kube_target(const char *s);
 /* NAME of such a target (s itself when it has no '/'). */

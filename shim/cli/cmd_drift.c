@@ -34,19 +34,9 @@ static int drift_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 		d->parallel = (size_t)v;
 		return 0;
 	}
-	case 'E':
-		d->kube.engine = arg;
-		return 0;
-	case 'C':
-		d->kube.context = arg;
-		return 0;
-	case 'K':
-		d->kube.kubeconfig = arg;
-		return 0;
-	case 'n':
-		d->kube.namespace = arg;
-		return 0;
 	}
+	if (kc_cli_kube_opt(&d->kube, opt, arg))
+		return 0;
 	return kc_cli_usage_error(&kc_cmd_drift, err, "unexpected option");
 }
 
@@ -127,10 +117,7 @@ static int run_drift(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 	struct drift_cli d = {0};
 	static const struct option longopts[] = {{"target", required_argument, NULL, 't'},
 						 {"parallel", required_argument, NULL, 'p'},
-						 {"engine", required_argument, NULL, 'E'},
-						 {"context", required_argument, NULL, 'C'},
-						 {"kubeconfig", required_argument, NULL, 'K'},
-						 {"namespace", required_argument, NULL, 'n'},
+						 KC_CLI_KUBE_LONG,
 						 {0}};
 	int rc = kc_cli_parse(cli, &kc_cmd_drift, argc, argv, "n:", longopts, drift_opt, &d, err);
 	if (rc != 0)

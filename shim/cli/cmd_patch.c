@@ -75,22 +75,9 @@ static int patch_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 	case 'k':
 		p->o.continue_on_error = true;
 		return 0;
-	case 'E':
-		if (strcmp(arg, "kube") && strcmp(arg, "docker"))
-			return kc_cli_usage_error(&kc_cmd_patch, err,
-						  "--engine: \"%s\" is not docker or kube", arg);
-		p->kube.engine = arg;
-		return 0;
-	case 'C':
-		p->kube.context = arg;
-		return 0;
-	case 'K':
-		p->kube.kubeconfig = arg;
-		return 0;
-	case 'n':
-		p->kube.namespace = arg;
-		return 0;
 	}
+	if (kc_cli_kube_opt(&p->kube, opt, arg))
+		return 0;
 	return kc_cli_usage_error(&kc_cmd_patch, err, "unexpected option");
 }
 
@@ -555,10 +542,7 @@ static int run_patch(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 						 {"signal", required_argument, NULL, 's'},
 						 {"parallel", required_argument, NULL, 'p'},
 						 {"continue-on-error", no_argument, NULL, 'k'},
-						 {"engine", required_argument, NULL, 'E'},
-						 {"context", required_argument, NULL, 'C'},
-						 {"kubeconfig", required_argument, NULL, 'K'},
-						 {"namespace", required_argument, NULL, 'n'},
+						 KC_CLI_KUBE_LONG,
 						 {0}};
 	bool log = argc > 1 && !strcmp(argv[1], "log");
 	if (log) {

@@ -213,6 +213,26 @@ const char *kc_cli_kube_name(const char *s)
 	return sl ? sl + 1 : s;
 }
 
+bool kc_cli_kube_opt(struct kc_cli_kube *o, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'E':
+		o->engine = arg;
+		return true;
+	case 'C':
+		o->context = arg;
+		return true;
+	case 'K':
+		o->kubeconfig = arg;
+		return true;
+	case 'n':
+		o->namespace = arg;
+		return true;
+	default:
+		return false;
+	}
+}
+
 int kc_cli_kube_wanted(const struct kc_cmd *cmd, struct kc_cli_kube *o, bool *kube, kc_err_t *err)
 {
 	const char *from = "--engine";
