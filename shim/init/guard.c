@@ -24,7 +24,10 @@
 #include <seccomp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -179,22 +182,13 @@ static int add_open_rules(scmp_filter_ctx ctx, int nr, unsigned arg)
 	return 0;
 }
 
-int kc_guard_install(enum kc_guard_mode mode, int *notify_fd, kc_err_t *err)
+static int build_ctx(scmp_filter_ctx ctx, kc_err_t *err)
 {
-	*notify_fd = -1;
-	if (mode == KC_GUARD_OFF)
-		return 0;
-	__attribute__((cleanup(seccomp_releasep))) scmp_filter_ctx ctx =
-	    seccomp_init(SCMP_ACT_ALLOW);
-	if (!ctx)
-		return kc_err_new(err, KC_E_GENERIC, "seccomp_init failed");
 	/* 32-bit x86 calls reach the same kernel: filter them too, so int 0x80
 	 * is no way around the guard (best effort: absent arches are skipped). */
 	if (seccomp_arch_native() == SCMP_ARCH_X86_64)
 		seccomp_arch_add(ctx, SCMP_ARCH_X86);
-	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
-	if (rc < 0)
-		return kc_err_sys(err, -rc, "seccomp: no_new_privs");
+	int rc;
 	for (size_t i = 0; i < sc_count; i++) {
 		const struct sc_desc *d = &sc_table[i];
 		int nr = seccomp_syscall_resolve_name(d->name);
@@ -219,13 +213,52 @@ int kc_guard_install(enum kc_guard_mode mode, int *notify_fd, kc_err_t *err)
 		if (rc < 0 && rc != -EDOM && rc != -EOPNOTSUPP && rc != -EFAULT)
 			return kc_err_sys(err, -rc, "seccomp: rule for %s", enosys[i]);
 	}
-	rc = seccomp_load(ctx);
-	if (rc < 0)
-		return kc_err_sys(err, -rc, "seccomp: loading the filter");
-	int fd = seccomp_notify_fd(ctx);
+	return 0;
+}
+
+int kc_guard_filter_build(struct sock_filter **prog, size_t *len, kc_err_t *err)
+{
+	*prog = NULL;
+	*len = 0;
+	__attribute__((cleanup(seccomp_releasep))) scmp_filter_ctx ctx =
+	    seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx)
+		return kc_err_new(err, KC_E_GENERIC, "seccomp_init failed");
+	if (build_ctx(ctx, err) < 0)
+		return -1;
+	/* This libseccomp exports to an fd only; a memfd keeps it off the disk. */
+	cleanup_close int fd = memfd_create("kctl-shim-bpf", MFD_CLOEXEC);
 	if (fd < 0)
-		return kc_err_sys(err, -fd, "seccomp: notify fd");
-	*notify_fd = fd;
+		return kc_err_sys(err, errno, "memfd_create");
+	int rc = seccomp_export_bpf(ctx, fd);
+	if (rc < 0)
+		return kc_err_sys(err, -rc, "seccomp: exporting the filter");
+	off_t size = lseek(fd, 0, SEEK_END);
+	if (size <= 0 || size % (off_t)sizeof(struct sock_filter) ||
+	    size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS)
+		return kc_err_new(err, KC_E_GENERIC, "seccomp: exported filter has %lld bytes",
+				  (long long)size);
+	cleanup_free struct sock_filter *p = malloc((size_t)size);
+	if (!p)
+		return kc_err_sys(err, ENOMEM, "seccomp filter");
+	if (pread(fd, p, (size_t)size, 0) != size)
+		return kc_err_sys(err, errno ? errno : EIO, "seccomp: reading the filter back");
+	*len = (size_t)size / sizeof *p;
+	*prog = kc_steal(p);
+	return 0;
+}
+
+int kc_guard_load(const struct sock_filter *prog, size_t len, int *notify_fd, kc_err_t *err)
+{
+	*notify_fd = -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return kc_err_sys(err, errno, "seccomp: no_new_privs");
+	struct sock_fprog fprog = {.len = (unsigned short)len, .filter = (struct sock_filter *)prog};
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+			  &fprog);
+	if (fd < 0)
+		return kc_err_sys(err, errno, "seccomp: loading the filter");
+	*notify_fd = (int)fd;
 	return 0;
 }
 

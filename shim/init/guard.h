@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <linux/filter.h>
 
 #include "shim/base/error.h"
 
@@ -53,8 +54,14 @@ int kc_guard_parse_mode(const char *s, enum kc_guard_mode *out, kc_err_t *err);
 const char *kc_guard_mode_name(enum kc_guard_mode m);
 
 /* In the child, before exec: sets no_new_privs and loads the filter. On
- * success *notify_fd is the listener fd to hand to the supervisor. */
+ * success *notify_fd is the listener fd to hand to the supervisor. The filter
+ * is the program kc_guard_filter_build made at build time (guard_bpf.h):
+ * compiling it with libseccomp in every child cost about a millisecond. */
 int kc_guard_install(enum kc_guard_mode mode, int *notify_fd, kc_err_t *err);
+/* The filter as a BPF program, built with libseccomp (*prog malloc'd). */
+int kc_guard_filter_build(struct sock_filter **prog, size_t *len, kc_err_t *err);
+/* Sets no_new_privs and loads prog with a notification listener. */
+int kc_guard_load(const struct sock_filter *prog, size_t len, int *notify_fd, kc_err_t *err);
 
 /* Supervisor side. kc_guard_init takes ownership of nothing; policy strings
  * must outlive the guard. */

@@ -11,12 +11,14 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "shim/init/guard.h"
+#include "shim/init/guard_bpf.h"
 
 static int in_child(void)
 {
@@ -66,8 +68,25 @@ static void test_filter_in_kernel(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* The program compiled into kctl-shim at build time is the one libseccomp builds
+ * from the guard's table now: same length, same instructions. */
+static void test_precompiled_matches(void **state)
+{
+	(void)state;
+	struct sock_filter *prog = NULL;
+	size_t len = 0;
+	kc_err_t err = NULL;
+	assert_int_equal(kc_guard_filter_build(&prog, &len, &err), 0);
+	size_t want = sizeof kc_guard_bpf / sizeof kc_guard_bpf[0];
+	assert_int_equal(len, want);
+	assert_true(len > 10);
+	assert_memory_equal(prog, kc_guard_bpf, len * sizeof *prog);
+	free(prog);
+}
+
 int main(void)
 {
-	const struct CMUnitTest tests[] = {cmocka_unit_test(test_filter_in_kernel)};
+	const struct CMUnitTest tests[] = {cmocka_unit_test(test_precompiled_matches),
+					   cmocka_unit_test(test_filter_in_kernel)};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
