@@ -672,6 +672,9 @@ static void gen_entry(yajl_gen g, const struct kc_bl_entry *e, const char *const
 	cleanup_free char *p = kc_utf8_sanitize(e->path);
 	kc_jgen_kv_str(g, "path", p ? p : "?");
 	kc_jgen_kv_str(g, "type", t);
+	char mode[8];
+	snprintf(mode, sizeof mode, "%04o", (unsigned)(e->mode & 07777));
+	kc_jgen_kv_str(g, "mode", mode);
 	if (fields) {
 		kc_jgen_key(g, "fields");
 		yajl_gen_array_open(g);

@@ -142,8 +142,15 @@ static void test_walk_roundtrip(void **state)
 	assert_int_equal(dc.changed, 1);
 	assert_int_equal(dc.deleted, 1);
 	assert_non_null(strstr(js, "\"added\":[{\"path\":\"/etc/new\""));
-	assert_non_null(strstr(
-	    js, "\"changed\":[{\"path\":\"/etc/a\",\"type\":\"f\",\"fields\":[\"content\"]"));
+	struct stat sa;
+	snprintf(p, sizeof p, "%s/etc/a", tree);
+	assert_int_equal(stat(p, &sa), 0);
+	char want[160];
+	snprintf(want, sizeof want,
+		 "\"changed\":[{\"path\":\"/etc/a\",\"type\":\"f\",\"mode\":\"%04o\","
+		 "\"fields\":[\"content\"]",
+		 (unsigned)(sa.st_mode & 07777));
+	assert_non_null(strstr(js, want));
 	assert_non_null(strstr(js, "\"deleted\":[{\"path\":\"/etc/b\""));
 	free(js);
 	kc_baseline_free(&c);
