@@ -21,15 +21,17 @@ struct rollout_opts {
 	bool dry_run;
 	int to_revision;
 	bool mutable_mode;
-	/* Kubernetes backend */
-	const char *engine; /* "docker", "kube"; NULL: docker unless --context/--kubeconfig */
-	const char *context, *kubeconfig, *namespace, *container;
+	/* Kubernetes backend (deployment/NAME) */
+	struct kc_cli_kube kube;
+	const char *container;
 };
 
 static int rollout_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 {
 	struct rollout_opts *o = opaque;
 	char *end;
+	if (kc_cli_kube_opt(&o->kube, opt, arg))
+		return 0;
 	switch (opt) {
 	case 'f':
 		o->file = arg;
@@ -44,21 +46,6 @@ static int rollout_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 	case 'd':
 		o->dry_run = true;
 		return 0;
-	case 'E':
-		if (strcmp(arg, "kube") && strcmp(arg, "docker"))
-			return kc_cli_usage_error(&kc_cmd_rollout, err,
-						  "--engine: \"%s\" is not docker or kube", arg);
-		o->engine = arg;
-		return 0;
-	case 'C':
-		o->context = arg;
-		return 0;
-	case 'K':
-		o->kubeconfig = arg;
-		return 0;
-	case 'N':
-		o->namespace = arg;
-		return 0;
 	case 'c':
 		o->container = arg;
 		return 0;
@@ -67,22 +54,23 @@ static int rollout_opt(void *opaque, int opt, const char *arg, kc_err_t *err)
 			o->mutable_mode = true;
 		else if (strcmp(arg, "immutable") != 0)
 			return kc_cli_usage_error(&kc_cmd_rollout, err,
-						  "--mode: \"%s\" is not immutable or mutable", arg);
+						  "--mode: \"%s\" is not immutable or mutable",
+						  arg);
 		return 0;
 	case 'r':
 		errno = 0;
 		long v = strtol(arg, &end, 10);
 		if (errno || *end || v < 1 || v > 1000000)
 			return kc_cli_usage_error(&kc_cmd_rollout, err,
-						  "--to-revision: \"%s\" is not a revision number", arg);
+						  "--to-revision: \"%s\" is not a revision number",
+						  arg);
 		o->to_revision = (int)v;
 		return 0;
 	}
 	return kc_cli_usage_error(&kc_cmd_rollout, err, "unexpected option");
 }
 
-static void print_result(const struct kc_cli *cli, const struct kc_rollout_result *r,
-			 bool dry_run)
+static void print_result(const struct kc_cli *cli, const struct kc_rollout_result *r, bool dry_run)
 {
 	if (cli->output == KC_OUTPUT_JSON) {
 		cleanup_jgen yajl_gen g = kc_jgen_new(true);
@@ -218,7 +206,8 @@ static int do_history(struct kc_cli *cli, const char *app, kc_err_t *err)
 		kc_table_add(t, "REVISION", "DIGEST", "CREATED", "STATE", "CHANGE-CAUSE");
 		for (size_t i = 0; i < n; i++) {
 			char rev[16], when[32], state[32];
-			snprintf(rev, sizeof rev, "%d%s", revs[i].revision, revs[i].active ? "*" : "");
+			snprintf(rev, sizeof rev, "%d%s", revs[i].revision,
+				 revs[i].active ? "*" : "");
 			format_time(revs[i].created_ns, when, sizeof when);
 			snprintf(state, sizeof state, "%zu/%zu running", revs[i].running,
 				 revs[i].containers);
@@ -284,11 +273,39 @@ static void print_kube_result(const struct kc_cli *cli, const struct kc_kube_rol
 		kc_jgen_kv_int(g, "restoredRevision", r->restored_revision);
 		kc_jgen_kv_str(g, "image", r->image);
 		kc_jgen_kv_str(g, "digest", r->digest);
+		kc_jgen_kv_bool(g, "dryRun", r->dry_run);
+		kc_jgen_key(g, "images");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < r->nimages; i++) {
+			const struct kc_kube_image_change *c = &r->images[i];
+			yajl_gen_map_open(g);
+			kc_jgen_kv_str(g, "container", c->container);
+			kc_jgen_kv_str(g, "from", c->from);
+			kc_jgen_kv_str(g, "to", c->to);
+			kc_jgen_kv_bool(g, "changed", !c->from || strcmp(c->from, c->to));
+			yajl_gen_map_close(g);
+		}
+		yajl_gen_array_close(g);
 		yajl_gen_map_close(g);
 		kc_cli_print_json(g);
 		return;
 	}
-	if (!r->changed)
+	if (r->dry_run) {
+		/* The server's answer to the same requests with dryRun=All. */
+		printf("deployment.apps/%s %s (dry run)\n", r->name,
+		       r->created   ? "created"
+		       : r->changed ? "configured"
+				    : "unchanged");
+		for (size_t i = 0; i < r->nimages; i++) {
+			const struct kc_kube_image_change *c = &r->images[i];
+			if (!c->from)
+				printf("  container %s: image %s (new)\n", c->container, c->to);
+			else if (strcmp(c->from, c->to))
+				printf("  container %s: image %s -> %s\n", c->container, c->from,
+				       c->to);
+		}
+		printf("(dry run: nothing was changed)\n");
+	} else if (!r->changed)
 		printf("deployment.apps/%s unchanged (revision %lld runs %s)\n", r->name,
 		       (long long)r->revision, r->image ? r->image : "-");
 	else if (!r->undone)
@@ -370,9 +387,9 @@ static int manifest_name(const char *file, char **name, kc_err_t *err)
 static int run_kube(struct kc_cli *cli, const char *verb, int rest, char **args,
 		    struct rollout_opts *o, kc_err_t *err)
 {
-	if (o->dry_run)
+	if (o->dry_run && verb)
 		return kc_cli_usage_error(&kc_cmd_rollout, err,
-					  "--dry-run is not supported with --engine kube");
+					  "--dry-run with --engine kube is for --image and -f");
 	if (o->mutable_mode)
 		return kc_cli_usage_error(&kc_cmd_rollout, err,
 					  "--mode is not supported with --engine kube");
@@ -394,25 +411,23 @@ static int run_kube(struct kc_cli *cli, const char *verb, int rest, char **args,
 	}
 	if (!name || !*name)
 		return kc_cli_usage_error(&kc_cmd_rollout, err, "deployment/NAME is required");
-	struct kc_cli_kube ko = {.engine = o->engine,
-				 .context = o->context,
-				 .kubeconfig = o->kubeconfig,
-				 .namespace = o->namespace};
 	cleanup_kube struct kc_kube *k = NULL;
-	if (kc_cli_open_kube(cli, &ko, &k, err) < 0)
+	if (kc_cli_open_kube(cli, &o->kube, &k, err) < 0)
 		return -1;
-	struct kc_kube_rollout_opts ro = {.image = o->image,
-					  .container = o->container,
-					  .manifest = o->file,
-					  .timeout_ms = o->timeout_ms,
-					  .to_revision = o->to_revision,
-					  .log = &cli->log,
-					  .on_event = cli->output == KC_OUTPUT_TEXT ? print_kube_event
-										     : NULL};
+	struct kc_kube_rollout_opts ro = {
+	    .image = o->image,
+	    .container = o->container,
+	    .manifest = o->file,
+	    .timeout_ms = o->timeout_ms,
+	    .to_revision = o->to_revision,
+	    .dry_run = o->dry_run,
+	    .log = &cli->log,
+	    .on_event = cli->output == KC_OUTPUT_TEXT ? print_kube_event : NULL};
 	if (verb && !strcmp(verb, "history"))
 		return kube_history(cli, k, name, err);
 	if (verb && !strcmp(verb, "status")) {
-		if (kc_kube_rollout_wait(k, kc_kube_namespace(k), name, o->timeout_ms, &ro, err) < 0)
+		if (kc_kube_rollout_wait(k, kc_kube_namespace(k), name, o->timeout_ms, &ro, err) <
+		    0)
 			return -1;
 		if (cli->output == KC_OUTPUT_JSON) {
 			cleanup_jgen yajl_gen g = kc_jgen_new(true);
@@ -443,10 +458,7 @@ static int run_rollout(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 						 {"image", required_argument, NULL, 'i'},
 						 {"timeout", required_argument, NULL, 't'},
 						 {"dry-run", no_argument, NULL, 'd'},
-						 {"engine", required_argument, NULL, 'E'},
-						 {"context", required_argument, NULL, 'C'},
-						 {"kubeconfig", required_argument, NULL, 'K'},
-						 {"namespace", required_argument, NULL, 'N'},
+						 KC_CLI_KUBE_LONG,
 						 {"container", required_argument, NULL, 'c'},
 						 {"to-revision", required_argument, NULL, 'r'},
 						 {"mode", required_argument, NULL, 'm'},
@@ -469,12 +481,10 @@ static int run_rollout(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 		verb = argv[optind++];
 		rest--;
 	}
-	struct kc_cli_kube ko = {.engine = o.engine, .context = o.context, .kubeconfig = o.kubeconfig};
 	bool kube;
-	if (kc_cli_kube_wanted(&kc_cmd_rollout, &ko, &kube, err) < 0)
+	if (kc_cli_kube_wanted(&kc_cmd_rollout, &o.kube, &kube, err) < 0)
 		return -1;
-	o.engine = ko.engine;
-	if (!kube && (o.context || o.kubeconfig || o.namespace || o.container))
+	if (!kube && (o.kube.context || o.kube.kubeconfig || o.kube.namespace || o.container))
 		return kc_cli_usage_error(&kc_cmd_rollout, err,
 					  "--context, --kubeconfig, -n and --container need "
 					  "--engine kube");
@@ -482,8 +492,8 @@ static int run_rollout(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 		return run_kube(cli, verb, rest, argv + optind, &o, err);
 	if (!verb) {
 		if (rest)
-			return kc_cli_usage_error(&kc_cmd_rollout, err, "unexpected argument \"%s\"",
-						  argv[optind]);
+			return kc_cli_usage_error(&kc_cmd_rollout, err,
+						  "unexpected argument \"%s\"", argv[optind]);
 		return do_apply(cli, &o, err);
 	}
 	if (strcmp(verb, "status") && strcmp(verb, "history") && strcmp(verb, "undo"))
@@ -501,42 +511,44 @@ static int run_rollout(struct kc_cli *cli, int argc, char **argv, kc_err_t *err)
 }
 
 const struct kc_cmd kc_cmd_rollout = {
-	.name = "rollout",
-	.summary = "deploy a new image immutably; status, history, undo",
-	.usage = "Usage: kctl rollout -f MANIFEST [--image REF] [--timeout D] [--dry-run]\n"
-		 "       kctl rollout status APP\n"
-		 "       kctl rollout history APP\n"
-		 "       kctl rollout undo APP [--to-revision N]\n"
-		 "       kctl rollout deployment/NAME --image REF|-f MANIFEST --engine kube\n"
-		 "       kctl rollout status|history|undo deployment/NAME --engine kube\n\n"
-		 "Creates or updates the app described by an apps/v1 Deployment manifest (YAML or\n"
-		 "JSON): the image is resolved to a digest through its registry first, then new\n"
-		 "containers of it replace the old ones by the manifest's strategy (RollingUpdate,\n"
-		 "Recreate, or blue-green with the annotation io.kctl.strategy: blue-green). A\n"
-		 "new replica counts once its readiness probe passes; a rollout that misses its\n"
-		 "deadline (progressDeadlineSeconds or --timeout), or whose replicas fail their\n"
-		 "probe failureThreshold times, is undone and exits 1. Old revisions are kept\n"
-		 "stopped (revisionHistoryLimit) so undo starts them again.\n\n"
-		 "status exits 0 only when the active revision has every replica ready.\n\n"
-		 "Options:\n"
-		 "  -f, --filename FILE   the Deployment manifest\n"
-		 "  -i, --image REF       deploy this image instead of the manifest's\n"
-		 "  -t, --timeout D       progress deadline, as 30s, 2m\n"
-		 "      --dry-run         print the plan; change nothing\n"
-		 "      --to-revision N   undo to revision N (default: the previous one)\n"
-		 "      --mode MODE       immutable (default: read-only root filesystem) or\n"
-		 "                        mutable (writable root, for kctl patch to edit in place)\n"
-		 "\nKubernetes (--engine kube, implied by --context or --kubeconfig; or\n"
-		 "KCTL_ENGINE=kube): the image is pinned by digest where its registry answers and\n"
-		 "set with a strategic-merge PATCH (change-cause annotated); the Deployment is\n"
-		 "watched until complete by kubectl's rule, and undone to the previous\n"
-		 "ReplicaSet's template when it exceeds progressDeadlineSeconds or --timeout.\n"
-		 "status waits for completion like kubectl rollout status.\n"
-		 "      --engine E        docker (default) or kube\n"
-		 "      --kubeconfig F    kubeconfig file (default: $KUBECONFIG, ~/.kube/config,\n"
-		 "                        else in-cluster service account)\n"
-		 "      --context C       kubeconfig context\n"
-		 "  -n, --namespace NS    namespace (default: the context's)\n"
-		 "  -c, --container C     container to set the image of (default: the first)\n" KC_CLI_COMMON_HELP,
-	.run = run_rollout,
+    .name = "rollout",
+    .summary = "deploy a new image immutably; status, history, undo",
+    .usage =
+	"Usage: kctl rollout -f MANIFEST [--image REF] [--timeout D] [--dry-run]\n"
+	"       kctl rollout status APP\n"
+	"       kctl rollout history APP\n"
+	"       kctl rollout undo APP [--to-revision N]\n"
+	"       kctl rollout deployment/NAME --image REF|-f MANIFEST [--dry-run] --engine kube\n"
+	"       kctl rollout status|history|undo deployment/NAME --engine kube\n\n"
+	"Creates or updates the app described by an apps/v1 Deployment manifest (YAML or\n"
+	"JSON): the image is resolved to a digest through its registry first, then new\n"
+	"containers of it replace the old ones by the manifest's strategy (RollingUpdate,\n"
+	"Recreate, or blue-green with the annotation io.kctl.strategy: blue-green). A\n"
+	"new replica counts once its readiness probe passes; a rollout that misses its\n"
+	"deadline (progressDeadlineSeconds or --timeout), or whose replicas fail their\n"
+	"probe failureThreshold times, is undone and exits 1. Old revisions are kept\n"
+	"stopped (revisionHistoryLimit) so undo starts them again.\n\n"
+	"status exits 0 only when the active revision has every replica ready.\n\n"
+	"Options:\n"
+	"  -f, --filename FILE   the Deployment manifest\n"
+	"  -i, --image REF       deploy this image instead of the manifest's\n"
+	"  -t, --timeout D       progress deadline, as 30s, 2m\n"
+	"      --dry-run         print the plan; change nothing\n"
+	"      --to-revision N   undo to revision N (default: the previous one)\n"
+	"      --mode MODE       immutable (default: read-only root filesystem) or\n"
+	"                        mutable (writable root, for kctl patch to edit in place)\n"
+	"\nKubernetes (--engine kube, implied by --context or --kubeconfig; or\n"
+	"KCTL_ENGINE=kube): the image is pinned by digest where its registry answers and\n"
+	"set with a strategic-merge PATCH (change-cause annotated); the Deployment is\n"
+	"watched until complete by kubectl's rule, and undone to the previous\n"
+	"ReplicaSet's template when it exceeds progressDeadlineSeconds or --timeout.\n"
+	"-f MANIFEST is applied as `kubectl apply` does (client-side): created when\n"
+	"absent, else a three-way merge patch of the kubectl.kubernetes.io/last-applied-\n"
+	"configuration annotation, the manifest and the live object (fields dropped from\n"
+	"the manifest are deleted, fields others set, such as a scaled replicas count,\n"
+	"are kept). --dry-run sends the same requests with dryRun=All and prints what\n"
+	"would change. status waits for completion like kubectl rollout status.\n" KC_CLI_KUBE_HELP
+	"  -c, --container C     container to set the image of (default: the "
+	"first)\n" KC_CLI_COMMON_HELP,
+    .run = run_rollout,
 };

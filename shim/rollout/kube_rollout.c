@@ -23,6 +23,12 @@ void kc_kube_rollout_result_free(struct kc_kube_rollout_result *r)
 	free(r->image);
 	free(r->digest);
 	free(r->reason);
+	for (size_t i = 0; i < r->nimages; i++) {
+		free(r->images[i].container);
+		free(r->images[i].from);
+		free(r->images[i].to);
+	}
+	free(r->images);
 	memset(r, 0, sizeof *r);
 }
 
@@ -186,7 +192,8 @@ int kc_kube_rollout_wait(struct kc_kube *k, const char *ns, const char *name, in
 	return 0;
 }
 
-/* Copies v into g, replacing or adding members named by the overrides. */
+/* Copies v into g, replacing or adding members named by the overrides, without the
+ * member at JSON Pointer drop (NULL: none). */
 struct override {
 	const char *parent; /* JSON Pointer of the object */
 	const char *key;
@@ -195,15 +202,14 @@ struct override {
 };
 
 static void gen_over(yajl_gen g, yajl_val v, const char *ptr, struct override *ov, size_t nov,
-		     const char *drop_label)
+		     const char *drop)
 {
 	if (YAJL_IS_OBJECT(v)) {
 		yajl_gen_map_open(g);
 		for (size_t i = 0; i < v->u.object.len; i++) {
 			const char *key = v->u.object.keys[i];
 			cleanup_free char *child = kc_json_path_join(ptr, key);
-			if (drop_label && !strcmp(ptr, "/metadata/labels") &&
-			    !strcmp(key, drop_label))
+			if (drop && child && !strcmp(child, drop))
 				continue;
 			bool replaced = false;
 			for (size_t j = 0; j < nov; j++) {
@@ -216,7 +222,7 @@ static void gen_over(yajl_gen g, yajl_val v, const char *ptr, struct override *o
 			if (replaced)
 				continue;
 			kc_jgen_key(g, key);
-			gen_over(g, v->u.object.values[i], child ? child : "", ov, nov, drop_label);
+			gen_over(g, v->u.object.values[i], child ? child : "", ov, nov, drop);
 		}
 		for (size_t j = 0; j < nov; j++) {
 			if (!ov[j].done && !strcmp(ov[j].parent, ptr)) {
@@ -232,7 +238,7 @@ static void gen_over(yajl_gen g, yajl_val v, const char *ptr, struct override *o
 			char idx[32];
 			snprintf(idx, sizeof idx, "%zu", i);
 			cleanup_free char *child = kc_json_path_join(ptr, idx);
-			gen_over(g, v->u.array.values[i], child ? child : "", ov, nov, drop_label);
+			gen_over(g, v->u.array.values[i], child ? child : "", ov, nov, drop);
 		}
 		yajl_gen_array_close(g);
 	} else {
@@ -315,10 +321,116 @@ static const char *container_image(yajl_val d, const char *cname)
 	return NULL;
 }
 
-/* Applies -f: create when absent, else PUT (replace) with the live resourceVersion. */
-static int apply_manifest_once(struct kc_kube *k, const char *name, const char *ns,
-			       const struct kc_kube_rollout_opts *o, const char *cname_override,
-			       const char *image, bool *created, yajl_val *live_out, kc_err_t *err)
+/* A finished generator's document as a tree (and, when json is not NULL, its text). */
+static int gen_tree(yajl_gen g, yajl_val *out, char **json, kc_err_t *err)
+{
+	cleanup_free char *js = kc_jgen_finish(g, NULL);
+	if (!js)
+		return kc_err_sys(err, ENOMEM, "apply");
+	if (kc_json_parse(js, strlen(js), out, err) < 0)
+		return -1;
+	if (json)
+		*json = kc_steal(js);
+	return 0;
+}
+
+/* The object -f applies ("modified" in kubectl's words): the manifest with the chosen
+ * container's image pinned, the change-cause, and the last-applied-configuration
+ * annotation. That annotation holds the manifest as applied (image pinned, without
+ * the change-cause, which describes the rollout, not the configuration), as compact
+ * JSON ending in a newline like kubectl writes it, so `kubectl apply` and `kubectl
+ * apply view-last-applied` read it, and the next apply knows what to delete. */
+static int build_modified(yajl_val m, const char *ns, const char *cname, const char *image,
+			  const char *cause, yajl_val *modified, kc_err_t *err)
+{
+	struct override ov[2];
+	size_t nov = 0;
+	char img_parent[64];
+	/* The namespace is part of the applied configuration, as kubectl sets it: a
+	 * last-applied-configuration written by kubectl names it, and one without it
+	 * would read as "namespace removed" to the next apply. */
+	cleanup_json yajl_val nsv = str_node(ns), img = NULL;
+	if (!nsv)
+		return kc_err_sys(err, ENOMEM, "apply");
+	ov[nov++] = (struct override){"/metadata", "namespace", nsv, false};
+	if (image) {
+		yajl_val cs = kc_json_find(m, "/spec/template/spec/containers");
+		for (size_t i = 0; YAJL_IS_ARRAY(cs) && i < cs->u.array.len && nov < 2; i++) {
+			const char *n = opt_str(cs->u.array.values[i], "/name");
+			if (n && !strcmp(n, cname)) {
+				snprintf(img_parent, sizeof img_parent,
+					 "/spec/template/spec/containers/%zu", i);
+				if (!(img = str_node(image)))
+					return kc_err_sys(err, ENOMEM, "apply");
+				ov[nov++] = (struct override){img_parent, "image", img, false};
+			}
+		}
+		if (nov < 2)
+			return kc_err_new(err, KC_E_NOTFOUND, "no container named \"%s\" in %s",
+					  cname, "the manifest");
+	}
+	cleanup_free char *drop = kc_json_path_join("/metadata/annotations", KC_KUBE_LAST_APPLIED);
+	cleanup_jgen yajl_gen g = kc_jgen_new(false);
+	if (!drop || !g)
+		return kc_err_sys(err, ENOMEM, "apply");
+	gen_over(g, m, "", ov, nov, drop);
+	cleanup_free char *applied_js = NULL, *annv = NULL;
+	cleanup_json yajl_val applied = NULL;
+	if (gen_tree(g, &applied, &applied_js, err) < 0)
+		return -1;
+	if (asprintf(&annv, "%s\n", applied_js) < 0) {
+		annv = NULL;
+		return kc_err_sys(err, ENOMEM, "apply");
+	}
+	cleanup_jgen yajl_gen ag = kc_jgen_new(false);
+	if (!ag)
+		return kc_err_sys(err, ENOMEM, "apply");
+	yajl_gen_map_open(ag);
+	yajl_val ann = kc_json_find(applied, "/metadata/annotations");
+	for (size_t i = 0; YAJL_IS_OBJECT(ann) && i < ann->u.object.len; i++) {
+		if (!strcmp(ann->u.object.keys[i], ANN_CHANGE_CAUSE))
+			continue;
+		kc_jgen_key(ag, ann->u.object.keys[i]);
+		kc_jgen_value(ag, ann->u.object.values[i]);
+	}
+	kc_jgen_kv_str(ag, ANN_CHANGE_CAUSE, cause);
+	kc_jgen_kv_str(ag, KC_KUBE_LAST_APPLIED, annv);
+	yajl_gen_map_close(ag);
+	cleanup_json yajl_val anns = NULL;
+	if (gen_tree(ag, &anns, NULL, err) < 0)
+		return -1;
+	struct override mo[1] = {{"/metadata", "annotations", anns, false}};
+	cleanup_jgen yajl_gen mg = kc_jgen_new(false);
+	if (!mg)
+		return kc_err_sys(err, ENOMEM, "apply");
+	gen_over(mg, applied, "", mo, 1, NULL);
+	return gen_tree(mg, modified, NULL, err);
+}
+
+/* The image -f names for the rollout's container (o->container or the first). */
+static int manifest_image(const struct kc_kube_rollout_opts *o, char **out, kc_err_t *err)
+{
+	*out = NULL;
+	cleanup_yaml struct kc_yaml *y = NULL;
+	if (kc_yaml_load_file(o->manifest, &y, err) < 0)
+		return -1;
+	if (y->ndocs != 1)
+		return 0; /* load_manifest says what is wrong */
+	yajl_val cs = kc_json_find(y->docs[0].root, "/spec/template/spec/containers");
+	for (size_t i = 0; YAJL_IS_ARRAY(cs) && i < cs->u.array.len; i++) {
+		yajl_val c = cs->u.array.values[i];
+		const char *cname = opt_str(c, "/name"), *image = opt_str(c, "/image");
+		if (image && (!o->container || (cname && !strcmp(cname, o->container)))) {
+			*out = strdup(image);
+			return *out ? 0 : kc_err_sys(err, ENOMEM, "%s", o->manifest);
+		}
+	}
+	return 0;
+}
+
+/* Reads -f, checks it is this Deployment, and builds what to apply. */
+static int load_manifest(const struct kc_kube_rollout_opts *o, const char *ns, const char *name,
+			 const char *image, const char *cause, yajl_val *modified, kc_err_t *err)
 {
 	cleanup_yaml struct kc_yaml *y = NULL;
 	if (kc_yaml_load_file(o->manifest, &y, err) < 0)
@@ -334,8 +446,40 @@ static int apply_manifest_once(struct kc_kube *k, const char *name, const char *
 	if (!mname || strcmp(mname, name))
 		return kc_err_new(err, KC_E_INVALID, "%s: metadata.name is \"%s\", not \"%s\"",
 				  o->manifest, mname ? mname : "", name);
+	const char *mns = opt_str(m, "/metadata/namespace");
+	if (mns && strcmp(mns, ns))
+		return kc_err_new(err, KC_E_INVALID,
+				  "%s: metadata.namespace is \"%s\", not the namespace \"%s\"",
+				  o->manifest, mns, ns);
+	const char *cname = o->container;
+	if (image && !cname && !(cname = opt_str(m, "/spec/template/spec/containers/0/name")))
+		return kc_err_new(err, KC_E_INVALID, "%s: no containers", o->manifest);
+	if (build_modified(m, ns, cname, image, cause, modified, err) < 0)
+		return kc_err_wrap(err, "%s", o->manifest);
+	return 0;
+}
+
+/* One apply: create (with the annotation) when absent, else the three-way patch.
+ * The patch is a JSON merge patch, not a strategic one: its list rule (a list is
+ * set whole) is what apply wants for the one list a Deployment manifest names in
+ * full, containers (a container, env var or port dropped from the manifest goes;
+ * a strategic merge by name would need $patch: delete entries and
+ * $setElementOrder to say the same), it needs no schema of merge keys on our side,
+ * and every API server applies it the same way. What it costs: a list someone
+ * else edited in place (say a sidecar injected into containers) is set back to the
+ * manifest's, as kubectl apply does for any list it owns. No resourceVersion
+ * precondition, as kubectl apply: the patch names only what the manifest decides,
+ * so it applies cleanly on whatever the live object became meanwhile. */
+static int apply_once(struct kc_kube *k, const char *name, const char *ns, yajl_val modified,
+		      const struct kc_kube_rollout_opts *o, yajl_val *before, yajl_val *after,
+		      bool *created, kc_err_t *err)
+{
+	bool dry_run = o->dry_run;
 	cleanup_free char *path = deploy_path(ns, name), *coll = deploy_path(ns, NULL);
-	if (!path || !coll)
+	cleanup_free char *dpath = NULL, *dcoll = NULL;
+	const char *q = dry_run ? "?dryRun=All" : "";
+	if (!path || !coll || asprintf(&dpath, "%s%s", path, q) < 0 ||
+	    asprintf(&dcoll, "%s%s", coll, q) < 0)
 		return kc_err_sys(err, ENOMEM, "apply");
 	cleanup_json yajl_val live = NULL;
 	kc_err_t e = NULL;
@@ -346,76 +490,55 @@ static int apply_manifest_once(struct kc_kube *k, const char *name, const char *
 		}
 		kc_err_free(&e);
 	}
-	struct override ov[4];
-	size_t nov = 0;
-	char img_parent[64];
-	cleanup_json yajl_val rv = NULL, img = NULL, cc = NULL;
-	if (live) {
-		rv = str_node(opt_str(live, "/metadata/resourceVersion"));
-		ov[nov++] = (struct override){"/metadata", "resourceVersion", rv, false};
-	}
-	if (image) {
-		/* The container's index in the manifest names the pointer to override. */
-		yajl_val cs = kc_json_find(m, "/spec/template/spec/containers");
-		for (size_t i = 0; YAJL_IS_ARRAY(cs) && i < cs->u.array.len; i++) {
-			const char *n = opt_str(cs->u.array.values[i], "/name");
-			if (n && !strcmp(n, cname_override)) {
-				snprintf(img_parent, sizeof img_parent,
-					 "/spec/template/spec/containers/%zu", i);
-				img = str_node(image);
-				ov[nov++] = (struct override){img_parent, "image", img, false};
-				break;
-			}
-		}
-	}
-	if (o->change_cause) {
-		if (kc_json_find(m, "/metadata/annotations")) {
-			cc = str_node(o->change_cause);
-			ov[nov++] =
-			    (struct override){"/metadata/annotations", ANN_CHANGE_CAUSE, cc, false};
-		} else {
-			/* No annotations map to add the key to: add the whole map. */
-			cleanup_jgen yajl_gen ag = kc_jgen_new(false);
-			yajl_gen_map_open(ag);
-			kc_jgen_kv_str(ag, ANN_CHANGE_CAUSE, o->change_cause);
-			yajl_gen_map_close(ag);
-			cleanup_free char *aj = kc_jgen_finish(ag, NULL);
-			if (!aj || kc_json_parse(aj, strlen(aj), &cc, err) < 0)
-				return kc_err_sys(err, ENOMEM, "apply");
-			ov[nov++] = (struct override){"/metadata", "annotations", cc, false};
-		}
-		if (!cc)
-			return kc_err_sys(err, ENOMEM, "apply");
-	}
 	cleanup_jgen yajl_gen g = kc_jgen_new(false);
-	gen_over(g, m, "", ov, nov, NULL);
-	cleanup_free char *body = kc_jgen_finish(g, NULL);
-	if (!body)
+	if (!g)
 		return kc_err_sys(err, ENOMEM, "apply");
 	yajl_val out = NULL;
-	if (live) {
-		if (kc_kube_request(k, "PUT", path, NULL, body, &out, err) < 0)
-			return kc_err_wrap(err, "replacing deployment %s", name);
-		*created = false;
-	} else {
-		if (kc_kube_request(k, "POST", coll, NULL, body, &out, err) < 0)
+	if (!live) {
+		kc_jgen_value(g, modified);
+		cleanup_free char *body = kc_jgen_finish(g, NULL);
+		if (!body)
+			return kc_err_sys(err, ENOMEM, "apply");
+		if (kc_kube_request(k, "POST", dcoll, NULL, body, &out, err) < 0)
 			return kc_err_wrap(err, "creating deployment %s", name);
 		*created = true;
+	} else {
+		yajl_val la = kc_json_member(kc_json_find(live, "/metadata/annotations"),
+					     KC_KUBE_LAST_APPLIED);
+		cleanup_json yajl_val original = NULL;
+		if (YAJL_IS_STRING(la) &&
+		    kc_json_parse(la->u.string, strlen(la->u.string), &original, err) < 0)
+			return kc_err_wrap(err, "deployment %s: annotation %s", name,
+					   KC_KUBE_LAST_APPLIED);
+		if (!la)
+			/* As kubectl warns: nothing is known to delete this time. */
+			event(o,
+			      "deployment %s has no %s annotation (not created by apply): "
+			      "fields dropped from the manifest are kept this time",
+			      name, KC_KUBE_LAST_APPLIED);
+		kc_kube_apply_patch(g, original, modified, live);
+		cleanup_free char *body = kc_jgen_finish(g, NULL);
+		if (!body)
+			return kc_err_sys(err, ENOMEM, "apply");
+		if (kc_kube_request(k, "PATCH", dpath, "application/merge-patch+json", body, &out,
+				    err) < 0)
+			return kc_err_wrap(err, "applying to deployment %s", name);
+		*created = false;
 	}
-	*live_out = out;
+	*before = kc_steal(live);
+	*after = out;
 	return 0;
 }
 
-/* A 409 means the Deployment changed between our GET and PUT (or appeared before our
- * POST): read it again and retry, a few times, as kubectl's replace does. */
-static int apply_manifest(struct kc_kube *k, const char *name, const char *ns,
-			  const struct kc_kube_rollout_opts *o, const char *cname_override,
-			  const char *image, bool *created, yajl_val *live_out, kc_err_t *err)
+/* A 409 on the create means the Deployment appeared between our GET and POST: apply
+ * again, now as a patch. */
+static int apply_manifest(struct kc_kube *k, const char *name, const char *ns, yajl_val modified,
+			  const struct kc_kube_rollout_opts *o, yajl_val *before, yajl_val *after,
+			  bool *created, kc_err_t *err)
 {
 	for (int attempt = 1;; attempt++) {
 		kc_err_t e = NULL;
-		if (apply_manifest_once(k, name, ns, o, cname_override, image, created, live_out,
-					&e) == 0)
+		if (apply_once(k, name, ns, modified, o, before, after, created, &e) == 0)
 			return 0;
 		if (kc_err_kind(e) != KC_E_CONFLICT || attempt == 3) {
 			*err = e;
@@ -424,6 +547,57 @@ static int apply_manifest(struct kc_kube *k, const char *name, const char *ns,
 		kc_debug(o->log, "deployment %s changed while applying; retrying", name);
 		kc_err_free(&e);
 	}
+}
+
+/* Annotation maps equal but for the change-cause, which every rollout rewrites. */
+static bool annotations_equal(yajl_val a, yajl_val b)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		yajl_val x = pass ? b : a, y = pass ? a : b;
+		for (size_t i = 0; YAJL_IS_OBJECT(x) && i < x->u.object.len; i++) {
+			if (!strcmp(x->u.object.keys[i], ANN_CHANGE_CAUSE))
+				continue;
+			if (!kc_kube_json_equal(x->u.object.values[i],
+						kc_json_member(y, x->u.object.keys[i])))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* Whether an apply changed (or, dry, would change) the Deployment, as kubectl says
+ * "configured" rather than "unchanged". */
+static bool deployment_changed(yajl_val before, yajl_val after)
+{
+	if (!before)
+		return true;
+	return !kc_kube_json_equal(kc_json_find(before, "/spec"), kc_json_find(after, "/spec")) ||
+	       !kc_kube_json_equal(kc_json_find(before, "/metadata/labels"),
+				   kc_json_find(after, "/metadata/labels")) ||
+	       !annotations_equal(kc_json_find(before, "/metadata/annotations"),
+				  kc_json_find(after, "/metadata/annotations"));
+}
+
+static int fill_images(struct kc_kube_rollout_result *res, yajl_val before, yajl_val after,
+		       kc_err_t *err)
+{
+	yajl_val cs = kc_json_find(after, "/spec/template/spec/containers");
+	size_t n = YAJL_IS_ARRAY(cs) ? cs->u.array.len : 0;
+	res->images = calloc(n + 1, sizeof *res->images);
+	if (!res->images)
+		return kc_err_sys(err, ENOMEM, "result");
+	for (size_t i = 0; i < n; i++) {
+		const char *cn = opt_str(cs->u.array.values[i], "/name");
+		const char *to = opt_str(cs->u.array.values[i], "/image");
+		const char *from = before && cn ? container_image(before, cn) : NULL;
+		struct kc_kube_image_change *c = &res->images[res->nimages++];
+		c->container = strdup(cn ? cn : "");
+		c->to = strdup(to ? to : "");
+		c->from = from ? strdup(from) : NULL;
+		if (!c->container || !c->to || (from && !c->from))
+			return kc_err_sys(err, ENOMEM, "result");
+	}
+	return 0;
 }
 
 /* The Deployment's ReplicaSets (owned by its uid), sorted by revision. */
@@ -587,7 +761,7 @@ static int undo_to(struct kc_kube *k, yajl_val d, int64_t to, const struct kc_ku
 	kc_jgen_kv_str(g, "path", "/spec/template");
 	kc_jgen_key(g, "value");
 	/* The pod-template-hash label belongs to the ReplicaSet, not the template. */
-	gen_over(g, tpl, "", NULL, 0, "pod-template-hash");
+	gen_over(g, tpl, "", NULL, 0, "/metadata/labels/pod-template-hash");
 	yajl_gen_map_close(g);
 	yajl_gen_map_open(g);
 	kc_jgen_kv_str(g, "op", YAJL_IS_OBJECT(dann) ? "replace" : "add");
@@ -661,11 +835,16 @@ int kc_kube_rollout(struct kc_kube *k, const char *name, const struct kc_kube_ro
 		return kc_err_new(err, KC_E_USAGE, "rollout needs --image or -f MANIFEST");
 
 	cleanup_free char *pinned = NULL, *digest = NULL, *cause = NULL;
-	/* The tag resolves before anything is touched: a missing tag changes nothing. */
-	if (o->image) {
-		if (resolve_image(o->image, o, &pinned, &digest, err) < 0)
+	/* The tag resolves before anything is touched: a missing tag changes nothing.
+	 * With -f alone, the manifest's own image is the one pinned. */
+	cleanup_free char *manifest_ref = NULL;
+	if (!o->image && manifest_image(o, &manifest_ref, err) < 0)
+		return -1;
+	const char *ref = o->image ? o->image : manifest_ref;
+	if (ref) {
+		if (resolve_image(ref, o, &pinned, &digest, err) < 0)
 			return -1;
-		event(o, "image %s -> %s", o->image, pinned);
+		event(o, "image %s -> %s", ref, pinned);
 	}
 	if (o->change_cause)
 		cause = strdup(o->change_cause);
@@ -687,36 +866,23 @@ int kc_kube_rollout(struct kc_kube *k, const char *name, const struct kc_kube_ro
 	}
 	res->previous_revision = before ? revision_of(before) : 0;
 
+	res->dry_run = o->dry_run;
+	const char *dry = o->dry_run ? " (dry run)" : "";
 	if (o->manifest) {
-		struct kc_kube_rollout_opts mo = *o;
-		mo.change_cause = cause;
-		bool created = false;
-		cleanup_json yajl_val live = NULL;
-		const char *cname = NULL;
-		if (o->container)
-			cname = o->container;
-		if (pinned && !cname) {
-			/* first container of the manifest */
-			cleanup_yaml struct kc_yaml *y = NULL;
-			if (kc_yaml_load_file(o->manifest, &y, err) < 0)
-				return -1;
-			const char *n0 = y->ndocs ? opt_str(y->docs[0].root,
-							    "/spec/template/spec/containers/0/name")
-						  : NULL;
-			cleanup_free char *c0 = n0 ? strdup(n0) : NULL;
-			if (!c0)
-				return kc_err_new(err, KC_E_INVALID, "%s: no containers",
-						  o->manifest);
-			if (apply_manifest(k, name, ns, &mo, c0, pinned, &created, &live, err) < 0)
-				return -1;
-		} else if (apply_manifest(k, name, ns, &mo, cname, pinned, &created, &live, err) <
-			   0) {
+		/* The manifest is read and checked before anything is changed. */
+		cleanup_json yajl_val modified = NULL, b2 = NULL, live = NULL;
+		if (load_manifest(o, ns, name, pinned, cause, &modified, err) < 0)
 			return -1;
-		}
+		bool created = false;
+		if (apply_manifest(k, name, ns, modified, o, &b2, &live, &created, err) < 0)
+			return -1;
 		res->created = created;
-		res->changed = true;
-		event(o, "deployment %s %s from %s", name, created ? "created" : "replaced",
-		      o->manifest);
+		res->changed = deployment_changed(b2, live);
+		if (fill_images(res, b2, live, err) < 0)
+			return -1;
+		event(o, "deployment %s %s from %s%s", name,
+		      created ? "created" : res->changed ? "configured" : "unchanged", o->manifest,
+		      dry);
 	} else {
 		kc_err_t e = NULL;
 		const char *cname = pick_container(before, o->container, &e);
@@ -728,6 +894,8 @@ int kc_kube_rollout(struct kc_kube *k, const char *name, const struct kc_kube_ro
 		if (cur && !strcmp(cur, pinned)) {
 			res->changed = false;
 			res->revision = res->previous_revision;
+			if (fill_images(res, before, before, err) < 0)
+				return -1;
 			res->image = strdup(pinned);
 			res->digest = digest ? strdup(digest) : NULL;
 			return 0;
@@ -761,14 +929,26 @@ int kc_kube_rollout(struct kc_kube *k, const char *name, const struct kc_kube_ro
 		cleanup_free char *body = kc_jgen_finish(g, NULL);
 		if (!body)
 			return kc_err_sys(err, ENOMEM, "patch");
-		if (kc_kube_request(k, "PATCH", path, "application/strategic-merge-patch+json",
-				    body, NULL, err) < 0)
+		cleanup_free char *ppath = NULL;
+		if (asprintf(&ppath, "%s%s", path, o->dry_run ? "?dryRun=All" : "") < 0)
+			return kc_err_sys(err, ENOMEM, "patch");
+		cleanup_json yajl_val out = NULL;
+		if (kc_kube_request(k, "PATCH", ppath, "application/strategic-merge-patch+json",
+				    body, &out, err) < 0)
 			return kc_err_wrap(err, "patching deployment %s", name);
 		res->changed = true;
-		event(o, "deployment %s: container %s image set to %s", name, cname, pinned);
+		if (fill_images(res, before, out, err) < 0)
+			return -1;
+		event(o, "deployment %s: container %s image %s %s", name, cname,
+		      o->dry_run ? "would be set to" : "set to", pinned);
 	}
 	res->image = pinned ? strdup(pinned) : NULL;
 	res->digest = digest ? strdup(digest) : NULL;
+	if (o->dry_run) {
+		/* Nothing persisted: no rollout to watch. */
+		res->revision = res->previous_revision;
+		return 0;
+	}
 
 	kc_err_t we = NULL;
 	if (kc_kube_rollout_wait(k, ns, name, o->timeout_ms, o, &we) == 0) {

@@ -6,7 +6,10 @@
  * updatedReplicas); a rollout that exceeds progressDeadlineSeconds (Progressing=False,
  * ProgressDeadlineExceeded) or --timeout is undone by restoring the previous
  * ReplicaSet's template, as `kubectl rollout undo` does. History comes from the
- * Deployment's ReplicaSets and their deployment.kubernetes.io/revision. */
+ * Deployment's ReplicaSets and their deployment.kubernetes.io/revision.
+ * -f MANIFEST is a client-side apply as `kubectl apply` does it: a three-way patch of
+ * (last-applied-configuration annotation, manifest, live object), or a create. A dry
+ * run sends the same requests with dryRun=All and reports what would change. */
 #ifndef KC_ROLLOUT_KUBE_ROLLOUT_H
 #define KC_ROLLOUT_KUBE_ROLLOUT_H
 
@@ -15,17 +18,19 @@
 #include <stdint.h>
 
 #include "shim/base/error.h"
+#include "shim/base/json.h"
 #include "shim/base/log.h"
 #include "shim/engine/kube.h"
 
 struct kc_kube_rollout_opts {
 	const char *image;     /* --image REF */
 	const char *container; /* NULL: the first container */
-	const char *manifest;  /* -f FILE: create or replace the Deployment from it */
+	const char *manifest;  /* -f FILE: create the Deployment from it, or apply it */
 	const char *change_cause;
 	int64_t timeout_ms;  /* 0: progressDeadlineSeconds (default 600s) + 30s */
 	int64_t to_revision; /* undo: 0 = the previous revision */
 	bool no_resolve;     /* keep the tag (tests of unreachable registries) */
+	bool dry_run;	     /* server-side dry run (dryRun=All): nothing persists */
 	const struct kc_log *log;
 	void (*on_event)(void *opaque, const char *message);
 	void *opaque;
@@ -38,7 +43,14 @@ struct kc_kube_rollout_result {
 	int64_t revision, previous_revision;
 	int64_t restored_revision; /* undo: the revision whose template was restored */
 	bool changed, created, undone;
+	bool dry_run;
 	char *reason; /* why it was undone */
+	/* Each container of the (would-be) template: its image before and after
+	 * (from NULL when the container or the Deployment is new). */
+	struct kc_kube_image_change {
+		char *container, *from, *to;
+	} * images;
+	size_t nimages;
 };
 void kc_kube_rollout_result_free(struct kc_kube_rollout_result *r);
 
@@ -56,6 +68,19 @@ int kc_kube_deployment_status(yajl_val deploy, char *msg, size_t cap, kc_err_t *
 /* Watches until complete (0), deadline exceeded or timeout (<0). */
 int kc_kube_rollout_wait(struct kc_kube *k, const char *ns, const char *name, int64_t timeout_ms,
 			 const struct kc_kube_rollout_opts *o, kc_err_t *err);
+
+#define KC_KUBE_LAST_APPLIED "kubectl.kubernetes.io/last-applied-configuration"
+
+/* The JSON merge patch (RFC 7386) that takes `current` to what `modified` says, as
+ * kubectl apply computes it: members of `modified` that differ from `current` are
+ * set (objects recursively, scalars and lists whole), members of `original` (the
+ * last applied configuration; NULL on a first apply) that `modified` dropped are
+ * deleted (null), and members only `current` has are left alone. Emits one object
+ * into g (g NULL: only counts); returns how many members it sets or deletes (0: the
+ * live object already says everything the manifest says). */
+size_t kc_kube_apply_patch(yajl_gen g, yajl_val original, yajl_val modified, yajl_val current);
+/* Deep JSON equality; object member order and integer/double spelling ignored. */
+bool kc_kube_json_equal(yajl_val a, yajl_val b);
 
 struct kc_kube_revision {
 	int64_t revision;

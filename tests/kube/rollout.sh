@@ -2,7 +2,7 @@
 # kube suite: kctl rollout against the fake apiserver. $1: the kctl binary.
 #  - -f MANIFEST creates a 3-replica Deployment at v1 (tag pinned to its digest);
 #  - --image v2 completes (watch), history shows both digests, undo returns to v1;
-#  - a missing tag changes nothing; -f replaces an existing Deployment;
+#  - a missing tag changes nothing; -f applies to an existing Deployment;
 #  - a broken image (readiness exec probe fails) misses progressDeadlineSeconds and
 #    is undone automatically (exit 1, template back at v1, pods v1);
 #  - token, client-certificate and exec-plugin auth (plugin run once: cached);
@@ -124,11 +124,11 @@ cat "$work/nope.err"
 grep -qi "manifest unknown" "$work/nope.err" || fail "missing tag message"
 [ "$(jget 'd["metadata"]["generation"]')" = "$gen" ] || fail "missing tag changed the deployment"
 
-echo "== -f on an existing Deployment replaces it (a short deadline; same template)"
+echo "== -f on an existing Deployment applies to it (a short deadline; same template)"
 sed 's/progressDeadlineSeconds: 90/progressDeadlineSeconds: 20/' "$work/roll.yaml" >"$work/short.yaml"
 k -f "$work/short.yaml" --image "$img:v1" --timeout 60s 2>&1 | tee "$work/replace.out"
-grep -q "replaced" "$work/replace.out" || fail "replace"
-[ "$(jget 'd["spec"]["progressDeadlineSeconds"]')" = 20 ] || fail "-f did not replace"
+grep -q "deployment roll configured" "$work/replace.out" || fail "apply"
+[ "$(jget 'd["spec"]["progressDeadlineSeconds"]')" = 20 ] || fail "-f did not apply"
 [ "$(jget 'd["metadata"]["annotations"]["deployment.kubernetes.io/revision"]')" = 3 ] ||
 	fail "same template must stay revision 3"
 [ "$(jget 'd["metadata"]["annotations"]["kubernetes.io/change-cause"]')" = "kctl rollout deployment/roll --image $img:v1 -f $work/short.yaml" ] ||
