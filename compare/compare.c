@@ -15,9 +15,7 @@
 #include "shim/rollout/manifest.h"
 #include "shim/rollout/rollout.h"
 
-static void say(const struct kc_compare_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void say(const struct kc_compare_opts *o, const char *fmt, ...)
+void kc_compare_say(const struct kc_compare_opts *o, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -29,9 +27,9 @@ static void say(const struct kc_compare_opts *o, const char *fmt, ...)
 		o->on_message(o->event_opaque, msg);
 }
 
-static void emit(const struct kc_compare_opts *o, enum kc_compare_moment moment,
-		 enum kc_approach a, const char *from, const char *to,
-		 const struct kc_report_result *res)
+void kc_compare_emit(const struct kc_compare_opts *o, enum kc_compare_moment moment,
+		     enum kc_approach a, const char *from, const char *to,
+		     const struct kc_report_result *res)
 {
 	if (!o->on_event)
 		return;
@@ -127,7 +125,7 @@ static int break_one_replica(struct kc_engine *e, const char *app, const char *f
 			rc = kc_err_new(err, KC_E_GENERIC, "removing rm exited %d: %s", res.exit_code,
 					res.err ? res.err : "");
 		else
-			say(o, "fault: on %s, the rm tool was removed by hand", list[second].name);
+			kc_compare_say(o, "fault: on %s, the rm tool was removed by hand", list[second].name);
 		kc_exec_result_free(&res);
 	}
 	kc_container_list_free(list, n);
@@ -184,27 +182,31 @@ static int mutable_step(struct kc_engine *e, const char *app, const char *ref,
 	struct kc_patch_result pr = {0};
 	kc_err_t serr = NULL;
 	int rc = kc_patch_run(e, &po, &pr, &serr);
-	if (add_phase(res, "diff", pr.phases.diff_ms, err) < 0 ||
-	    add_phase(res, "copy", pr.phases.copy_ms, err) < 0 ||
-	    add_phase(res, "exec", pr.phases.exec_ms, err) < 0 ||
-	    add_phase(res, "restart", pr.phases.restart_ms, err) < 0) {
-		kc_patch_result_free(&pr);
-		kc_err_free(&serr);
+	rc = kc_compare_add_patch(res, rc, serr, &pr, err);
+	kc_patch_result_free(&pr);
+	kc_err_free(&serr);
+	return rc;
+}
+
+int kc_compare_add_patch(struct kc_report_result *res, int rc, kc_err_t serr,
+			 const struct kc_patch_result *pr, kc_err_t *err)
+{
+	if (add_phase(res, "diff", pr->phases.diff_ms, err) < 0 ||
+	    add_phase(res, "copy", pr->phases.copy_ms, err) < 0 ||
+	    add_phase(res, "exec", pr->phases.exec_ms, err) < 0 ||
+	    add_phase(res, "restart", pr->phases.restart_ms, err) < 0)
 		return -1;
-	}
 	if (rc < 0) {
 		char *s = kc_err_string(serr);
-		kc_report_set_str(&res->outcome, pr.partial ? "partial" : "failed", NULL);
+		kc_report_set_str(&res->outcome, pr->partial ? "partial" : "failed", NULL);
 		kc_report_set_str(&res->error, s, NULL);
 		free(s);
 	}
-	for (size_t i = 0; i < pr.n; i++)
-		if (pr.replicas[i].error &&
-		    kc_result_add_note(res, err, "%s: %s", pr.replicas[i].name,
-				       pr.replicas[i].error) < 0)
-			break;
-	kc_patch_result_free(&pr);
-	kc_err_free(&serr);
+	for (size_t i = 0; i < pr->n; i++)
+		if (pr->replicas[i].error &&
+		    kc_result_add_note(res, err, "%s: %s", pr->replicas[i].name,
+				       pr->replicas[i].error) < 0)
+			return -1;
 	return 0;
 }
 
@@ -222,10 +224,18 @@ static int measure_drift(struct kc_engine *e, const char *app, const struct kc_c
 		kc_drift_report_free(&d);
 		return rc;
 	}
-	res->drift.distinct_states = kc_fig((double)d.distinct_states);
+	int rc = kc_compare_add_drift(res, &d, err);
+	kc_drift_report_free(&d);
+	return rc;
+}
+
+int kc_compare_add_drift(struct kc_report_result *res, const struct kc_drift_report *d,
+			 kc_err_t *err)
+{
+	res->drift.distinct_states = kc_fig((double)d->distinct_states);
 	int rc = 0;
-	for (size_t i = 0; i < d.n && rc == 0; i++) {
-		const struct kc_drift_replica *r = &d.replicas[i];
+	for (size_t i = 0; i < d->n && rc == 0; i++) {
+		const struct kc_drift_replica *r = &d->replicas[i];
 		rc = kc_result_add_drift(res, r->name, r->fingerprint, kc_fig((double)r->added),
 					 kc_fig((double)r->changed), kc_fig((double)r->deleted),
 					 err);
@@ -233,12 +243,11 @@ static int measure_drift(struct kc_engine *e, const char *app, const struct kc_c
 			rc = kc_result_add_note(res, err, "%s: config drift: %s", r->name,
 						r->config[k]);
 	}
-	kc_drift_report_free(&d);
 	return rc;
 }
 
 /* "127.0.0.1:5000/kctl-demo:v2" -> "kctl-demo:v2", for tables and charts. */
-static const char *short_ref(const char *ref)
+const char *kc_compare_short_ref(const char *ref)
 {
 	const char *at = strchr(ref, '@');
 	const char *slash = NULL;
@@ -254,8 +263,8 @@ static int walk(struct kc_engine *e, struct kc_deploy_spec *m, enum kc_approach 
 {
 	const char *app = m->name;
 	remove_app(e, app, o->log);
-	emit(o, KC_COMPARE_WALK_BEGIN, a, NULL, o->versions[0], NULL);
-	say(o, "%s: deploying %s with %d replicas", kc_approach_name(a), o->versions[0],
+	kc_compare_emit(o, KC_COMPARE_WALK_BEGIN, a, NULL, o->versions[0], NULL);
+	kc_compare_say(o, "%s: deploying %s with %d replicas", kc_approach_name(a), o->versions[0],
 	    m->replicas);
 	struct kc_rollout_opts ro = {.image = o->versions[0], .log = o->log,
 				     .mutable_mode = a == KC_MUTABLE};
@@ -268,18 +277,18 @@ static int walk(struct kc_engine *e, struct kc_deploy_spec *m, enum kc_approach 
 	    break_one_replica(e, app, o->versions[0], o->versions[1], o, err) < 0)
 		return -1;
 	for (size_t i = 1; i < o->n_versions; i++) {
-		const char *from = short_ref(o->versions[i - 1]), *to = o->versions[i];
+		const char *from = kc_compare_short_ref(o->versions[i - 1]), *to = o->versions[i];
 		struct kc_report_step *step;
 		if (a == KC_IMMUTABLE) {
-			if (kc_report_add_step(rep, from, short_ref(to), &step, err) < 0)
+			if (kc_report_add_step(rep, from, kc_compare_short_ref(to), &step, err) < 0)
 				return -1;
 		} else {
 			step = &rep->steps[i - 1];
 		}
 		struct kc_report_result *res = &step->r[a];
 		kc_result_init(res);
-		emit(o, KC_COMPARE_STEP_BEGIN, a, from, short_ref(to), NULL);
-		say(o, "%s: %s -> %s", kc_approach_name(a), from, short_ref(to));
+		kc_compare_emit(o, KC_COMPARE_STEP_BEGIN, a, from, kc_compare_short_ref(to), NULL);
+		kc_compare_say(o, "%s: %s -> %s", kc_approach_name(a), from, kc_compare_short_ref(to));
 		struct kc_meter_config mc = {.docker_host = o->docker_host,
 					     .app = app,
 					     .probe_url = probe_url,
@@ -296,9 +305,9 @@ static int walk(struct kc_engine *e, struct kc_deploy_spec *m, enum kc_approach 
 			return -1;
 		if (measure_drift(e, app, o, res, err) < 0)
 			return -1;
-		emit(o, KC_COMPARE_STEP_END, a, from, short_ref(to), res);
+		kc_compare_emit(o, KC_COMPARE_STEP_END, a, from, kc_compare_short_ref(to), res);
 	}
-	emit(o, KC_COMPARE_WALK_END, a, NULL, NULL, NULL);
+	kc_compare_emit(o, KC_COMPARE_WALK_END, a, NULL, NULL, NULL);
 	return 0;
 }
 

@@ -51,4 +51,23 @@ struct kc_compare_opts {
 int kc_compare_run(struct kc_engine *e, const struct kc_compare_opts *o, struct kc_report **out,
 		   kc_err_t *err);
 
+/* Pieces the Kubernetes runner (compare_kube.h) shares. */
+struct kc_drift_report;
+struct kc_patch_result;
+/* A progress line to o->on_message (and the log); an event to o->on_event. */
+void kc_compare_say(const struct kc_compare_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void kc_compare_emit(const struct kc_compare_opts *o, enum kc_compare_moment moment,
+		     enum kc_approach a, const char *from, const char *to,
+		     const struct kc_report_result *res);
+/* "127.0.0.1:5000/kctl-demo:v2" -> "kctl-demo:v2" (points into ref). */
+const char *kc_compare_short_ref(const char *ref);
+/* res's drift figures (and config-drift notes) from a drift report. */
+int kc_compare_add_drift(struct kc_report_result *res, const struct kc_drift_report *d,
+			 kc_err_t *err);
+/* res's outcome, error, phases and per-replica notes from a patch run; rc and serr are
+ * what kc_patch_run (or kc_patch_kube_run) returned. */
+int kc_compare_add_patch(struct kc_report_result *res, int rc, kc_err_t serr,
+			 const struct kc_patch_result *pr, kc_err_t *err);
+
 #endif

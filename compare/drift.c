@@ -26,6 +26,7 @@
 #include "shim/base/cleanup.h"
 #include "shim/base/json.h"
 #include "shim/base/sha256.h"
+#include "shim/base/util.h"
 #include "shim/engine/docker.h"
 #include "shim/rollout/manifest.h"
 #include "shim/rollout/rollout.h"
@@ -95,18 +96,6 @@ bool kc_drift_skip_path(const char *path, const char *const *skip, size_t n_skip
 		if (skip[i] && skip[i][0] == '/' && under_or_at(path, skip[i]))
 			return true;
 	return false;
-}
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	char *s = NULL;
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
 }
 
 static int file_cmp(const void *a, const void *b)
@@ -229,7 +218,7 @@ static int argv_drift(const char *what, const char *const *have, const char *con
 	if (argv_eq(have, want))
 		return 0;
 	char *h = argv_str(have), *w = argv_str(want);
-	char *line = h && w ? fmt("%s: %s (want %s)", what, h, w) : NULL;
+	char *line = h && w ? kc_strf("%s: %s (want %s)", what, h, w) : NULL;
 	free(h);
 	free(w);
 	return push_line(lines, n, line, err);
@@ -241,7 +230,8 @@ int kc_drift_config(const struct kc_deploy_spec *want, const char *want_digest,
 		    const char *const *entrypoint, char ***lines, size_t *n, kc_err_t *err)
 {
 	if (want_digest && running_digest && strcmp(want_digest, running_digest) &&
-	    push_line(lines, n, fmt("image: %s (want %s)", running_digest, want_digest), err) < 0)
+	    push_line(lines, n, kc_strf("image: %s (want %s)", running_digest, want_digest), err) <
+		0)
 		return -1;
 	if (!want)
 		return 0;
@@ -253,9 +243,9 @@ int kc_drift_config(const struct kc_deploy_spec *want, const char *want_digest,
 		const char *have = env_get(env, k);
 		char *line = NULL;
 		if (!have)
-			line = fmt("env %s: missing (want %s)", k, v);
+			line = kc_strf("env %s: missing (want %s)", k, v);
 		else if (strcmp(have, v))
-			line = fmt("env %s: %s (want %s)", k, have, v);
+			line = kc_strf("env %s: %s (want %s)", k, have, v);
 		else
 			continue;
 		if (push_line(lines, n, line, err) < 0)
@@ -275,9 +265,10 @@ int kc_drift_config(const struct kc_deploy_spec *want, const char *want_digest,
 		const char *img = env_get(image_env, key);
 		char *line = NULL;
 		if (!img)
-			line = fmt("env %s: set to %s (not in the manifest or image)", key, eq + 1);
+			line = kc_strf("env %s: set to %s (not in the manifest or image)", key,
+				       eq + 1);
 		else if (strcmp(img, eq + 1))
-			line = fmt("env %s: %s (image has %s)", key, eq + 1, img);
+			line = kc_strf("env %s: %s (image has %s)", key, eq + 1, img);
 		else
 			continue;
 		if (push_line(lines, n, line, err) < 0)
@@ -403,7 +394,7 @@ static int hash_root(struct kc_engine *e, const char *id, const char *root,
 			kc_sha256_final(s, raw);
 			char hex[KC_SHA256_HEX_LEN + 1];
 			kc_sha256_hex(raw, hex);
-			f->sha256 = fmt("sha256:%s", hex);
+			f->sha256 = kc_strf("sha256:%s", hex);
 		} else {
 			fa->type = KC_FILE_CHAR;
 		}
@@ -508,10 +499,10 @@ static int drift_one(struct kc_engine *e, struct job *j, kc_err_t *err)
 		cleanup_err kc_err_t ierr = NULL;
 		if (kc_engine_image_inspect(e, spec->image, &want, &ierr) == 0 && want.id &&
 		    ci.image_id && strcmp(want.id, ci.image_id) &&
-		    push_line(
-			&r->config, &r->n_config,
-			fmt("image id: %.19s (want %.19s = %s)", ci.image_id, want.id, spec->image),
-			err) < 0)
+		    push_line(&r->config, &r->n_config,
+			      kc_strf("image id: %.19s (want %.19s = %s)", ci.image_id, want.id,
+				      spec->image),
+			      err) < 0)
 			return -1;
 	}
 
@@ -716,6 +707,7 @@ void kc_drift_report_free(struct kc_drift_report *r)
 		free(p->name);
 		free(p->mode);
 		free(p->image_digest);
+		free(p->method);
 		files_free(p->files, p->n_files);
 		for (size_t c = 0; c < p->n_config; c++)
 			free(p->config[c]);
@@ -728,6 +720,9 @@ void kc_drift_report_free(struct kc_drift_report *r)
 	free(r->n_target_diff);
 	free(r->app);
 	free(r->target_digest);
+	for (size_t i = 0; i < r->n_notes; i++)
+		free(r->notes[i]);
+	free(r->notes);
 	memset(r, 0, sizeof *r);
 }
 
@@ -882,6 +877,8 @@ int kc_drift_print_table(const struct kc_drift_report *r, FILE *out, kc_err_t *e
 			"%zu config\n",
 			p->name, p->revision, p->mode, p->state, p->fingerprint, p->added,
 			p->changed, p->deleted, p->n_config);
+		if (p->method)
+			fprintf(out, "  method %s\n", p->method);
 		for (size_t f = 0; f < p->n_files; f++) {
 			const struct kc_drift_file *x = &p->files[f];
 			if (x->kind == 'D')
@@ -901,6 +898,8 @@ int kc_drift_print_table(const struct kc_drift_report *r, FILE *out, kc_err_t *e
 			}
 		}
 	}
+	for (size_t i = 0; i < r->n_notes; i++)
+		fprintf(out, "%snote: %s\n", i ? "" : "\n", r->notes[i]);
 	return 0;
 }
 
@@ -940,6 +939,8 @@ int kc_drift_to_json(const struct kc_drift_report *r, bool pretty, char **out, s
 		kc_jgen_kv_str(g, "name", p->name);
 		kc_jgen_kv_str(g, "mode", p->mode);
 		kc_jgen_kv_str(g, "imageDigest", p->image_digest);
+		if (p->method)
+			kc_jgen_kv_str(g, "method", p->method);
 		kc_jgen_kv_int(g, "revision", p->revision);
 		kc_jgen_kv_str(g, "fingerprint", p->fingerprint);
 		kc_jgen_kv_int(g, "state", (int64_t)p->state);
@@ -960,6 +961,13 @@ int kc_drift_to_json(const struct kc_drift_report *r, bool pretty, char **out, s
 		yajl_gen_map_close(g);
 	}
 	yajl_gen_array_close(g);
+	if (r->notes) {
+		kc_jgen_key(g, "notes");
+		yajl_gen_array_open(g);
+		for (size_t i = 0; i < r->n_notes; i++)
+			kc_jgen_str(g, r->notes[i]);
+		yajl_gen_array_close(g);
+	}
 	yajl_gen_map_close(g);
 	*out = kc_jgen_finish(g, len);
 	yajl_gen_free(g);

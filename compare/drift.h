@@ -23,6 +23,7 @@
 
 struct kc_drift_file {
 	char *path;
+	/* Kubernetes pods: 'M' also for a mode-only change against the image. */
 	char kind; /* 'A' added, 'C' changed, 'D' deleted (target diff: also 'T' type, 'M' mode) */
 	char *sha256; /* NULL for D and dirs */
 	uint32_t mode;
@@ -38,6 +39,10 @@ struct kc_drift_replica {
 	size_t n_config;      /* config drift lines, e.g. "env PORT: 8080 (want 9090)" */
 	char fingerprint[17]; /* 16 hex of sha256 over the replica's drift; equal = same state */
 	size_t state;	      /* addition: 1-based index of its distinct state */
+	/* Kubernetes: how the pod's files were read, "shim" (kctl-shim drift, against its
+	 * start baseline) or "listing" (find/sha256sum/stat over exec, against the image's
+	 * file index); NULL on Docker. */
+	char *method;
 };
 
 struct kc_drift_report {
@@ -52,6 +57,8 @@ struct kc_drift_report {
 	struct kc_drift_file **target_diff;
 	size_t *n_target_diff; /* arrays of n, or NULL */
 	char *target_digest;   /* addition: resolved target, NULL without one */
+	char **notes; /* Kubernetes: what was assumed or fell back (per pod); NULL on Docker */
+	size_t n_notes;
 };
 
 struct kc_drift_opts {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "compare/probe.h"
+#include "shim/base/util.h"
 #include "shim/engine/docker.h"
 
 #define PROBE_MAX_MS (30 * 60 * 1000L)
@@ -50,13 +51,6 @@ struct kc_meter {
 	struct kc_probe_result probe;
 	kc_err_t probe_err;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sample_once(struct kc_meter *m, struct kc_engine *e)
 {
@@ -126,9 +120,9 @@ static void *sampler_main(void *arg)
 	m->st.baseline_taken = true;
 	atomic_store(&m->sampler_ready, 1);
 	while (!atomic_load(&m->stop)) {
-		int64_t t = now_ms();
+		int64_t t = kc_mono_ms();
 		sample_once(m, e);
-		int64_t left = period - (now_ms() - t);
+		int64_t left = period - (kc_mono_ms() - t);
 		while (left > 0 && !atomic_load(&m->stop)) {
 			struct timespec ts = {0, (left > 50 ? 50 : left) * 1000000L};
 			nanosleep(&ts, NULL);
@@ -150,10 +144,10 @@ static void *prober_main(void *arg)
 				     .timeout_ms = 1000,
 				     .stop = &m->stop};
 	kc_debug(m->cfg.log, "meter: probe starts %lld ms into the step",
-		 (long long)(now_ms() - m->t0_ms));
+		 (long long)(kc_mono_ms() - m->t0_ms));
 	kc_probe_run(&pc, &m->probe, &m->probe_err);
 	kc_debug(m->cfg.log, "meter: probe ended %lld ms into the step",
-		 (long long)(now_ms() - m->t0_ms));
+		 (long long)(kc_mono_ms() - m->t0_ms));
 	return NULL;
 }
 
@@ -206,7 +200,7 @@ int kc_meter_start(const struct kc_meter_config *cfg, struct kc_engine *e, struc
 		nanosleep(&ts, NULL);
 	}
 	/* The step's clock starts with the probe. */
-	m->t0_ms = now_ms();
+	m->t0_ms = kc_mono_ms();
 	if (m->probe_url) {
 		if (pthread_create(&m->prober, NULL, prober_main, m) != 0) {
 			atomic_store(&m->stop, 1);
@@ -224,13 +218,18 @@ static int fill_probe(struct kc_meter *m, struct kc_report_result *res, kc_err_t
 {
 	if (!m->probe_url)
 		return kc_result_add_note(res, err, "no probe: the manifest declares no port");
-	if (m->probe_err) {
-		char *s = kc_err_string(m->probe_err);
+	return kc_meter_add_probe(res, &m->probe, m->probe_err, err);
+}
+
+int kc_meter_add_probe(struct kc_report_result *res, const struct kc_probe_result *p,
+		       kc_err_t probe_err, kc_err_t *err)
+{
+	if (probe_err) {
+		char *s = kc_err_string(probe_err);
 		int rc = kc_result_add_note(res, err, "probe failed: %s", s ? s : "?");
 		free(s);
 		return rc;
 	}
-	const struct kc_probe_result *p = &m->probe;
 	res->probe.requests = kc_fig((double)p->requests);
 	res->probe.failures = kc_fig((double)p->failures);
 	res->probe.longest_gap_ms = kc_fig((double)p->longest_gap_ms);
@@ -250,7 +249,7 @@ static int fill_probe(struct kc_meter *m, struct kc_report_result *res, kc_err_t
 int kc_meter_stop(struct kc_meter *m, struct kc_report_result *res, kc_err_t *err)
 {
 	/* The step ended now; what the meter does from here is not its cost. */
-	res->wall_ms = kc_fig((double)(now_ms() - m->t0_ms));
+	res->wall_ms = kc_fig((double)(kc_mono_ms() - m->t0_ms));
 	atomic_store(&m->stop, 1);
 	if (m->sampler_on)
 		pthread_join(m->sampler, NULL);

@@ -30,4 +30,10 @@ int kc_meter_start(const struct kc_meter_config *cfg, struct kc_engine *e, struc
  * and writable bytes and API figures. Frees m. */
 int kc_meter_stop(struct kc_meter *m, struct kc_report_result *res, kc_err_t *err);
 
+/* res's probe figures and samples from a finished probe run (probe_err: why it could
+ * not run, noted instead). Shared with the Kubernetes meter (compare_kube.c). */
+struct kc_probe_result;
+int kc_meter_add_probe(struct kc_report_result *res, const struct kc_probe_result *p,
+		       kc_err_t probe_err, kc_err_t *err);
+
 #endif

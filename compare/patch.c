@@ -16,11 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "compare/journal.h"
 #include "compare/patch.h"
 #include "registry/registry.h"
 #include "shim/base/cleanup.h"
+#include "shim/base/util.h"
 #include "shim/engine/docker.h"
 #include "shim/engine/tarball.h"
 #include "shim/rollout/rollout.h"
@@ -30,28 +32,9 @@
 /* Paths handed to one `rm -rf --` exec. */
 #define PATCH_RM_BATCH 256
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static char *xstrdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
-}
-
-static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	va_start(ap, f);
-	char *s = NULL;
-	if (vasprintf(&s, f, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	return s;
 }
 
 /* ---- what to apply to replicas running one source image (TO_IMAGE) ---- */
@@ -97,18 +80,18 @@ struct run {
 	size_t next;
 	bool stop;
 	bool do_restart;
+	const char *signal; /* o->signal; NULL for "none" */
 };
 
-static void emit(struct run *r, const char *f, ...) __attribute__((format(printf, 2, 3)));
-static void emit(struct run *r, const char *f, ...)
+void kc_patch_event(const struct kc_patch_opts *o, const char *f, ...)
 {
-	if (!r->o->on_event)
+	if (!o->on_event)
 		return;
 	va_list ap;
 	va_start(ap, f);
 	char *s = NULL;
 	if (vasprintf(&s, f, ap) >= 0) {
-		r->o->on_event(r->o->event_opaque, s);
+		o->on_event(o->event_opaque, s);
 		free(s);
 	}
 	va_end(ap);
@@ -159,21 +142,14 @@ static struct blob *blob_find(struct blob *b, size_t n, const char *path)
 	return bsearch(&key, b, n, sizeof *b, blob_cmp);
 }
 
-static int read_export(const void *buf, size_t len, struct blob *want, size_t n_want, kc_err_t *err)
+/* Fills the still-empty wanted blobs from the regular files of the open tar a.
+ * With `check`, content is taken only when its sha256 is the one `check` lists
+ * for the path (layers: the upper layer's file, not a replaced lower one). */
+static int fill_blobs(struct archive *a, const char *what, struct blob *want, size_t n_want,
+		      const struct kc_file_index *check, kc_err_t *err)
 {
-	struct archive *a = archive_read_new();
-	if (!a)
-		return kc_err_sys(err, ENOMEM, "reading export");
-	archive_read_support_format_tar(a);
-	archive_read_support_format_gnutar(a);
-	int rc = 0;
-	if (archive_read_open_memory(a, buf, len) != ARCHIVE_OK) {
-		rc = kc_err_new(err, KC_E_PROTO, "export: %s", archive_error_string(a));
-		archive_read_free(a);
-		return rc;
-	}
 	struct archive_entry *e;
-	int r;
+	int r, rc = 0;
 	char path[KC_FILE_INDEX_MAX_PATH + 2];
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *name = archive_entry_pathname(e);
@@ -188,27 +164,56 @@ static int read_export(const void *buf, size_t len, struct blob *want, size_t n_
 		if (pl > 1 && path[pl - 1] == '/')
 			path[pl - 1] = '\0';
 		struct blob *b = blob_find(want, n_want, path);
-		if (!b || b->data || archive_entry_filetype(e) != AE_IFREG)
+		if (!b || b->data || archive_entry_filetype(e) != AE_IFREG ||
+		    archive_entry_hardlink(e))
 			continue;
 		int64_t size = archive_entry_size(e);
 		if (size < 0 || (uint64_t)size > PATCH_MAX_EXPORT) {
-			rc = kc_err_new(err, KC_E_TOOBIG, "export: %s too big", path);
+			rc = kc_err_new(err, KC_E_TOOBIG, "%s: %s too big", what, path);
 			break;
 		}
 		b->data = malloc((size_t)size + 1);
 		if (!b->data) {
-			rc = kc_err_sys(err, ENOMEM, "export: %s", path);
+			rc = kc_err_sys(err, ENOMEM, "%s: %s", what, path);
 			break;
 		}
 		la_ssize_t got = size ? archive_read_data(a, b->data, (size_t)size) : 0;
 		if (got != size) {
-			rc = kc_err_new(err, KC_E_PROTO, "export: short read of %s", path);
+			rc = kc_err_new(err, KC_E_PROTO, "%s: short read of %s", what, path);
 			break;
 		}
 		b->len = (size_t)size;
+		const struct kc_file_entry *want_e = check ? kc_file_index_find(check, path) : NULL;
+		char sum[KC_DIGEST_LEN + 1];
+		if (want_e) {
+			if (kc_sha256_digest(b->data, b->len, sum, err) < 0) {
+				rc = -1;
+				break;
+			}
+			if (strcmp(sum, want_e->sha256) != 0) {
+				free(b->data);
+				b->data = NULL;
+				b->len = 0;
+			}
+		}
 	}
 	if (rc == 0 && r != ARCHIVE_EOF)
+		rc = kc_err_new(err, KC_E_PROTO, "%s: %s", what, archive_error_string(a));
+	return rc;
+}
+
+static int read_export(const void *buf, size_t len, struct blob *want, size_t n_want, kc_err_t *err)
+{
+	struct archive *a = archive_read_new();
+	if (!a)
+		return kc_err_sys(err, ENOMEM, "reading export");
+	archive_read_support_format_tar(a);
+	archive_read_support_format_gnutar(a);
+	int rc = 0;
+	if (archive_read_open_memory(a, buf, len) != ARCHIVE_OK)
 		rc = kc_err_new(err, KC_E_PROTO, "export: %s", archive_error_string(a));
+	else
+		rc = fill_blobs(a, "export", want, n_want, NULL, err);
 	archive_read_free(a);
 	return rc;
 }
@@ -409,6 +414,157 @@ static const char *journal_base(const struct kc_journal_log *log, const char *id
 	return base;
 }
 
+bool kc_patch_journal_base(const struct kc_journal_log *log, const char *replica_id,
+			   char out[KC_DIGEST_LEN + 1])
+{
+	const char *b = journal_base(log, replica_id);
+	if (!b)
+		return false;
+	snprintf(out, KC_DIGEST_LEN + 1, "%s", b);
+	return kc_digest_valid(out);
+}
+
+/* ---- the plan as a library (patch_kube.c) ---- */
+
+struct kc_patch_content {
+	struct blob *blobs;
+	size_t n;
+};
+
+void kc_patch_content_free(struct kc_patch_content *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; c->blobs && i < c->n; i++)
+		free(c->blobs[i].data);
+	free(c->blobs);
+	free(c);
+}
+
+/* Fills c from one layer tar (any filter libarchive reads), from fd or memory. */
+static int layer_read(struct kc_patch_content *c, const struct kc_file_index *to, int fd,
+		      const void *buf, size_t len, kc_err_t *err)
+{
+	struct archive *a = archive_read_new();
+	if (!a)
+		return kc_err_sys(err, ENOMEM, "layer");
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	archive_read_support_format_gnutar(a);
+	int rc = fd >= 0 ? archive_read_open_fd(a, fd, 64 * 1024)
+			 : archive_read_open_memory(a, buf, len);
+	if (rc != ARCHIVE_OK)
+		rc = kc_err_new(err, KC_E_PROTO, "layer: %s", archive_error_string(a));
+	else
+		rc = fill_blobs(a, "layer", c->blobs, c->n, to, err);
+	archive_read_free(a);
+	return rc;
+}
+
+/* One layer, fetched (verified) into an unlinked temporary file and read from there. */
+static int layer_fetch(struct kc_registry *r, const struct kc_image_info *info, size_t i,
+		       const struct kc_file_index *to, struct kc_patch_content *c, kc_err_t *err)
+{
+	cleanup_fclose FILE *tmp = tmpfile();
+	if (!tmp)
+		return kc_err_sys(err, errno, "temporary file for a layer");
+	const char *digest = info->layers[i].digest;
+	if (kc_registry_fetch_blob_fd(r, &info->ref, digest, PATCH_MAX_EXPORT, fileno(tmp), NULL,
+				      err) < 0)
+		return -1;
+	if (lseek(fileno(tmp), 0, SEEK_SET) < 0)
+		return kc_err_sys(err, errno, "layer %s", digest);
+	return layer_read(c, to, fileno(tmp), NULL, 0, err);
+}
+
+static bool content_complete(const struct kc_patch_content *c)
+{
+	for (size_t b = 0; b < c->n; b++)
+		if (!c->blobs[b].data)
+			return false;
+	return true;
+}
+
+static int content_new(const struct kc_file_index *to, struct kc_file_index **froms, size_t n_from,
+		       struct kc_patch_content **out, kc_err_t *err)
+{
+	struct kc_patch_content *c = calloc(1, sizeof *c);
+	if (!c)
+		return kc_err_sys(err, ENOMEM, "patch content");
+	if (wanted_blobs(to, froms, n_from, &c->blobs, &c->n, err) < 0) {
+		kc_patch_content_free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+int kc_patch_content_from_layers(struct kc_registry *r, const struct kc_image_info *info,
+				 const struct kc_file_index *to, struct kc_file_index **froms,
+				 size_t n_from, struct kc_patch_content **out, kc_err_t *err)
+{
+	struct kc_patch_content *c = NULL;
+	if (content_new(to, froms, n_from, &c, err) < 0)
+		return -1;
+	/* The top layer first: a path's content is the highest layer's that has it. */
+	for (size_t i = info->n_layers; i-- > 0 && !content_complete(c);) {
+		if (layer_fetch(r, info, i, to, c, err) < 0) {
+			kc_patch_content_free(c);
+			return kc_err_wrap(err, "content of %s: layer %zu", info->reference, i);
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+int kc_patch_content_from_mem(const void *const *layers, const size_t *lens, size_t n_layers,
+			      const struct kc_file_index *to, struct kc_file_index **froms,
+			      size_t n_from, struct kc_patch_content **out, kc_err_t *err)
+{
+	struct kc_patch_content *c = NULL;
+	if (content_new(to, froms, n_from, &c, err) < 0)
+		return -1;
+	for (size_t i = n_layers; i-- > 0 && !content_complete(c);) {
+		if (layer_read(c, to, -1, layers[i], lens[i], err) < 0) {
+			kc_patch_content_free(c);
+			return kc_err_wrap(err, "layer %zu", i);
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+void kc_patch_plan_free(struct kc_patch_plan *p)
+{
+	if (!p)
+		return;
+	if (p->rm)
+		for (char **r = p->rm; *r; r++)
+			free(*r);
+	free(p->rm);
+	free(p->tar);
+	memset(p, 0, sizeof *p);
+}
+
+int kc_patch_plan_build(const struct kc_file_index *from, const struct kc_file_index *to,
+			const struct kc_patch_content *c, struct kc_patch_plan *out, kc_err_t *err)
+{
+	memset(out, 0, sizeof *out);
+	struct plan p = {0};
+	if (plan_build(&p, from, to, c->blobs, c->n, err) < 0) {
+		plan_free(&p);
+		return -1;
+	}
+	out->rm = p.rm;
+	out->tar = p.tar;
+	out->tar_len = p.tar_len;
+	memcpy(out->digest, p.digest, sizeof out->digest);
+	out->added = p.added;
+	out->changed = p.changed;
+	out->deleted = p.deleted;
+	return 0;
+}
+
 /* What planning --to-image holds, released together when it goes out of scope. */
 struct to_image_work {
 	struct kc_registry *reg;
@@ -476,10 +632,10 @@ static int plans_to_image(struct run *r, struct kc_engine *e, kc_err_t *err)
 			pl->from_digest = strdup(base);
 			cleanup_err kc_err_t ierr = NULL;
 			if (!rep->image || !base[0]) {
-				pl->error =
-				    fmt("replica %s has no io.kctl.image / io.kctl.image-digest "
-					"label: its image is unknown",
-					rep->name);
+				pl->error = kc_strf(
+				    "replica %s has no io.kctl.image / io.kctl.image-digest "
+				    "label: its image is unknown",
+				    rep->name);
 			} else if (kc_patch_image_index(w.reg, rep->image, base, NULL, &w.fidx[p],
 							&ierr) < 0) {
 				pl->error = kc_err_string(ierr);
@@ -619,7 +775,7 @@ static int replica_edit(struct run *r, struct kc_engine *e, struct replica *rep,
 {
 	const struct kc_patch_opts *o = r->o;
 	struct kc_patch_phases *ph = &r->res->phases;
-	int64_t t0 = now_ms();
+	int64_t t0 = kc_mono_ms();
 	int rc = 0;
 	switch (o->op) {
 	case KC_PATCH_EXEC: {
@@ -637,14 +793,14 @@ static int replica_edit(struct run *r, struct kc_engine *e, struct replica *rep,
 						res.exit_code);
 		}
 		kc_exec_result_free(&res);
-		add_phase(r, &ph->exec_ms, now_ms() - t0);
+		add_phase(r, &ph->exec_ms, kc_mono_ms() - t0);
 		break;
 	}
 	case KC_PATCH_COPY:
 		rc = kc_engine_archive_put(e, rep->id, r->copy_dir, rep->plan->tar,
 					   rep->plan->tar_len, err);
 		out->changed = rep->plan->changed;
-		add_phase(r, &ph->copy_ms, now_ms() - t0);
+		add_phase(r, &ph->copy_ms, kc_mono_ms() - t0);
 		break;
 	case KC_PATCH_TO_IMAGE: {
 		struct plan *p = rep->plan;
@@ -652,12 +808,12 @@ static int replica_edit(struct run *r, struct kc_engine *e, struct replica *rep,
 			return kc_err_new(err, KC_E_GENERIC, "%s", p->error);
 		if (p->rm && p->rm[0]) {
 			rc = rm_paths(e, rep->id, p->rm, err);
-			add_phase(r, &ph->exec_ms, now_ms() - t0);
+			add_phase(r, &ph->exec_ms, kc_mono_ms() - t0);
 		}
-		int64_t t1 = now_ms();
+		int64_t t1 = kc_mono_ms();
 		if (rc == 0 && p->added + p->changed > 0) {
 			rc = kc_engine_archive_put(e, rep->id, "/", p->tar, p->tar_len, err);
-			add_phase(r, &ph->copy_ms, now_ms() - t1);
+			add_phase(r, &ph->copy_ms, kc_mono_ms() - t1);
 		}
 		out->added = p->added;
 		out->changed = p->changed;
@@ -675,12 +831,12 @@ static char *edit_detail(struct run *r, const struct replica *rep)
 	case KC_PATCH_EXEC:
 		return strdup(o->command);
 	case KC_PATCH_COPY:
-		return fmt("%s -> %s (%zu files)", o->local, o->path, rep->plan->changed);
+		return kc_strf("%s -> %s (%zu files)", o->local, o->path, rep->plan->changed);
 	default:
 		/* The applied target digest first: journal_base() reads it back. */
-		return fmt("%s %s: %zu added, %zu changed, %zu deleted",
-			   r->res->target_digest ? r->res->target_digest : "?", o->image,
-			   rep->plan->added, rep->plan->changed, rep->plan->deleted);
+		return kc_strf("%s %s: %zu added, %zu changed, %zu deleted",
+			       r->res->target_digest ? r->res->target_digest : "?", o->image,
+			       rep->plan->added, rep->plan->changed, rep->plan->deleted);
 	}
 }
 
@@ -695,7 +851,7 @@ static void patch_replica(struct run *r, struct kc_engine *e, size_t i)
 	const struct kc_patch_opts *o = r->o;
 	struct replica *rep = &r->reps[i];
 	struct kc_patch_replica *out = &r->res->replicas[i];
-	int64_t t0 = now_ms();
+	int64_t t0 = kc_mono_ms();
 	kc_err_t err = NULL;
 	cleanup_free char *detail = edit_detail(r, rep);
 	const char *digest = rep->plan ? rep->plan->digest : NULL;
@@ -703,8 +859,8 @@ static void patch_replica(struct run *r, struct kc_engine *e, size_t i)
 	cleanup_free char *emsg = rc < 0 ? kc_err_string(err) : NULL;
 	kc_err_free(&err);
 	bool journal_ok = true;
-	if (journal_step(r, rep, jops[o->op], detail, digest, rc == 0, emsg, now_ms() - t0, &err) <
-	    0) {
+	if (journal_step(r, rep, jops[o->op], detail, digest, rc == 0, emsg, kc_mono_ms() - t0,
+			 &err) < 0) {
 		/* A step that cannot be journaled is not reported as done. */
 		free(emsg);
 		emsg = kc_err_string(err);
@@ -715,11 +871,11 @@ static void patch_replica(struct run *r, struct kc_engine *e, size_t i)
 	const char *after = NULL;
 	bool nothing = o->op == KC_PATCH_TO_IMAGE && rep->plan &&
 		       rep->plan->added + rep->plan->changed + rep->plan->deleted == 0;
-	if (rc == 0 && !nothing && (o->signal || r->do_restart)) {
-		int64_t t1 = now_ms();
-		enum kc_journal_op op = o->signal ? KC_JOP_SIGNAL : KC_JOP_RESTART;
-		if (o->signal) {
-			rc = kc_engine_container_kill(e, rep->id, o->signal, &err);
+	if (rc == 0 && !nothing && (r->signal || r->do_restart)) {
+		int64_t t1 = kc_mono_ms();
+		enum kc_journal_op op = r->signal ? KC_JOP_SIGNAL : KC_JOP_RESTART;
+		if (r->signal) {
+			rc = kc_engine_container_kill(e, rep->id, r->signal, &err);
 			after = "signalled";
 		} else {
 			rc = kc_engine_container_stop(e, rep->id, -1, &err);
@@ -727,13 +883,13 @@ static void patch_replica(struct run *r, struct kc_engine *e, size_t i)
 				rc = kc_engine_container_start(e, rep->id, &err);
 			after = "restarted";
 		}
-		int64_t dur = now_ms() - t1;
+		int64_t dur = kc_mono_ms() - t1;
 		add_phase(r, &r->res->phases.restart_ms, dur);
 		if (rc < 0) {
 			emsg = kc_err_string(err);
 			kc_err_free(&err);
 		}
-		if (journal_step(r, rep, op, o->signal ? o->signal : "stop+start", NULL, rc == 0,
+		if (journal_step(r, rep, op, r->signal ? r->signal : "stop+start", NULL, rc == 0,
 				 emsg, dur, &err) < 0) {
 			free(emsg);
 			emsg = kc_err_string(err);
@@ -743,21 +899,21 @@ static void patch_replica(struct run *r, struct kc_engine *e, size_t i)
 		}
 	}
 	(void)journal_ok;
-	out->duration_ms = now_ms() - t0;
+	out->duration_ms = kc_mono_ms() - t0;
 	out->digest = xstrdup(digest && *digest ? digest : NULL);
 	if (rc == 0) {
 		out->outcome = strdup("ok");
 		if (o->op == KC_PATCH_EXEC)
-			out->applied = fmt("exit 0%s%s", after ? "; " : "", after ? after : "");
+			out->applied = kc_strf("exit 0%s%s", after ? "; " : "", after ? after : "");
 		else if (o->op == KC_PATCH_COPY)
-			out->applied = fmt("%zu files copied to %s%s%s", out->changed, o->path,
-					   after ? "; " : "", after ? after : "");
+			out->applied = kc_strf("%zu files copied to %s%s%s", out->changed, o->path,
+					       after ? "; " : "", after ? after : "");
 		else if (nothing)
 			out->applied = strdup("nothing to apply (already at target)");
 		else
-			out->applied =
-			    fmt("%zu added, %zu changed, %zu deleted%s%s", out->added, out->changed,
-				out->deleted, after ? "; " : "", after ? after : "");
+			out->applied = kc_strf("%zu added, %zu changed, %zu deleted%s%s",
+					       out->added, out->changed, out->deleted,
+					       after ? "; " : "", after ? after : "");
 	} else {
 		out->outcome = strdup("failed");
 		out->error = emsg ? kc_steal(emsg) : strdup("failed");
@@ -770,8 +926,8 @@ static void patch_replica(struct run *r, struct kc_engine *e, size_t i)
 	if (rc < 0 && !o->continue_on_error)
 		r->stop = true;
 	if (o->on_event) {
-		char *m = fmt("%s: %s (%s) in %lld ms", rep->name, out->outcome,
-			      rc == 0 ? out->applied : out->error, (long long)out->duration_ms);
+		char *m = kc_strf("%s: %s (%s) in %lld ms", rep->name, out->outcome,
+				  rc == 0 ? out->applied : out->error, (long long)out->duration_ms);
 		if (m)
 			o->on_event(o->event_opaque, m);
 		free(m);
@@ -968,14 +1124,17 @@ static int patch_run(struct run *r, struct kc_engine *e, kc_err_t *err)
 	res->patch_id = strdup(r->patch_id);
 	if (list_replicas(r, e, err) < 0)
 		return -1;
-	/* TO_IMAGE restarts unless a signal is asked for (the app must load the new files). */
+	/* TO_IMAGE restarts unless a signal is asked for (the app must load the new files);
+	 * --signal none leaves the app alone. */
+	bool no_signal = o->signal && !strcmp(o->signal, "none");
+	r->signal = no_signal ? NULL : o->signal;
 	r->do_restart = !o->signal && (o->restart || o->op == KC_PATCH_TO_IMAGE);
 
-	int64_t td = now_ms();
+	int64_t td = kc_mono_ms();
 	if (o->op == KC_PATCH_TO_IMAGE) {
 		if (plans_to_image(r, e, err) < 0)
 			return -1;
-		res->phases.diff_ms = now_ms() - td;
+		res->phases.diff_ms = kc_mono_ms() - td;
 	} else if (o->op == KC_PATCH_COPY) {
 		if (plan_copy(r, err) < 0)
 			return -1;
@@ -999,7 +1158,7 @@ static int patch_run(struct run *r, struct kc_engine *e, kc_err_t *err)
 		res->replicas[i].name = strdup(r->reps[i].name);
 		res->replicas[i].exit_code = -1;
 	}
-	emit(r, "patch %s: %zu replicas of %s", r->patch_id, r->n, o->app);
+	kc_patch_event(r->o, "patch %s: %zu replicas of %s", r->patch_id, r->n, o->app);
 	return run_workers(r, e, err);
 }
 
@@ -1010,7 +1169,7 @@ int kc_patch_run(struct kc_engine *e, const struct kc_patch_opts *o, struct kc_p
 	res->phases = (struct kc_patch_phases){-1, -1, -1, -1, -1};
 	if (validate(o, err) < 0)
 		return -1;
-	int64_t t0 = now_ms();
+	int64_t t0 = kc_mono_ms();
 	__attribute__((cleanup(run_free))) struct run r = {.o = o, .res = res};
 	pthread_mutex_init(&r.lock, NULL);
 	cleanup_free char *state = NULL;
@@ -1023,6 +1182,6 @@ int kc_patch_run(struct kc_engine *e, const struct kc_patch_opts *o, struct kc_p
 		r.state_dir = state;
 	}
 	int rc = patch_run(&r, e, err);
-	res->phases.total_ms = now_ms() - t0;
+	res->phases.total_ms = kc_mono_ms() - t0;
 	return rc;
 }

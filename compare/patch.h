@@ -57,6 +57,8 @@ struct kc_patch_replica {
 	int64_t duration_ms;
 	char *
 	    digest; /* addition: "sha256:..." of the content applied (tar put / command), or NULL */
+	/* Kubernetes (patch_kube.h): the step is in the journal / the pod annotation is set. */
+	bool journaled, annotated;
 };
 
 /* -1: phase did not run. Phases are summed over replicas (wall time of each). */
@@ -78,6 +80,9 @@ struct kc_patch_result {
 int kc_patch_run(struct kc_engine *e, const struct kc_patch_opts *o, struct kc_patch_result *res,
 		 kc_err_t *err);
 void kc_patch_result_free(struct kc_patch_result *r);
+/* Formats a progress line and hands it to o->on_event (when set). */
+void kc_patch_event(const struct kc_patch_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- pure parts (unit tested) ---- */
 
@@ -109,5 +114,46 @@ struct kc_registry;
 struct kc_image_info;
 int kc_patch_image_index(struct kc_registry *r, const char *image, const char *digest,
 			 struct kc_image_info *info_out, struct kc_file_index **out, kc_err_t *err);
+
+/* ---- the --to-image plan, shared by the Docker and Kubernetes modes ---- */
+
+/* The content of the regular files of a target image that the differences from
+ * some source images need (each read once, kept in memory). */
+struct kc_patch_content;
+
+/* Reads that content from the target's registry layers (info: the resolved target,
+ * `to` its index), top layer first, each file checked against the index's sha256
+ * (so whiteouts and files replaced in upper layers are honoured). froms: the source
+ * indexes (NULL entries count as empty). No container engine is needed. */
+int kc_patch_content_from_layers(struct kc_registry *r, const struct kc_image_info *info,
+				 const struct kc_file_index *to, struct kc_file_index **froms,
+				 size_t n_from, struct kc_patch_content **out, kc_err_t *err);
+/* The same from layer tars in memory (base layer first; unit tests). */
+int kc_patch_content_from_mem(const void *const *layers, const size_t *lens, size_t n_layers,
+			      const struct kc_file_index *to, struct kc_file_index **froms,
+			      size_t n_from, struct kc_patch_content **out, kc_err_t *err);
+void kc_patch_content_free(struct kc_patch_content *c);
+
+/* What moving a filesystem from `from` to `to` in place takes: paths to remove first
+ * (deleted or retyped, top of each tree only), then one tar of everything added or
+ * changed (regular files with content, mode and owner, symlinks, directories) to
+ * extract at "/" (names relative to it). */
+struct kc_patch_plan {
+	char **rm; /* absolute paths, NULL-terminated */
+	void *tar;
+	size_t tar_len;
+	char digest[KC_DIGEST_LEN + 1]; /* sha256 of tar */
+	size_t added, changed, deleted;
+};
+int kc_patch_plan_build(const struct kc_file_index *from, const struct kc_file_index *to,
+			const struct kc_patch_content *c, struct kc_patch_plan *out, kc_err_t *err);
+void kc_patch_plan_free(struct kc_patch_plan *p);
+
+/* The image digest a replica's files were last moved to by a successful --to-image,
+ * as the journal records it (the detail starts with the digest), into out; false
+ * when the journal has none for replica_id. */
+struct kc_journal_log;
+bool kc_patch_journal_base(const struct kc_journal_log *log, const char *replica_id,
+			   char out[KC_DIGEST_LEN + 1]);
 
 #endif

@@ -80,14 +80,13 @@ static int run_kube_drift(struct kc_cli *cli, const struct drift_cli *d, const c
 	if (!kc_cli_is_kube_target(target))
 		return kc_cli_usage_error(&kc_cmd_drift, err,
 					  "\"%s\": on Kubernetes give deployment/NAME", target);
-	if (d->target)
-		return kc_cli_usage_error(&kc_cmd_drift, err,
-					  "--target is not supported with --engine kube yet");
 	cleanup_kube struct kc_kube *k = NULL;
 	if (kc_cli_open_kube(cli, &d->kube, &k, err) < 0)
 		return -1;
-	struct kc_drift_kube_opts o = {
-	    .deployment = kc_cli_kube_name(target), .parallel = d->parallel, .log = &cli->log};
+	struct kc_drift_kube_opts o = {.deployment = kc_cli_kube_name(target),
+				       .target_image = d->target,
+				       .parallel = d->parallel,
+				       .log = &cli->log};
 	struct kc_drift_report r;
 	if (kc_drift_kube(k, &o, &r, err) < 0) {
 		kc_drift_report_free(&r);
@@ -197,7 +196,7 @@ const struct kc_cmd kc_cmd_drift = {
     .usage =
 	"Usage: kctl drift [APP] [--target REF] [-o json]\n"
 	"       kctl drift deployment/NAME --engine kube [--context C] [--kubeconfig F]\n"
-	"                  [-n NS] [--parallel N] [-o json]\n\n"
+	"                  [-n NS] [--target REF] [--parallel N] [-o json]\n\n"
 	"Per replica: files added (A), changed (C) and deleted (D) against its own image,\n"
 	"from the engine's change list, with the sha256 of each file's content read from\n"
 	"the container (archive API; /tmp and the manifest's volume mounts are skipped);\n"
@@ -205,9 +204,12 @@ const struct kc_cmd kc_cmd_drift = {
 	"Across replicas: a fingerprint per replica and the number of distinct states.\n"
 	"--target REF: what still differs between each replica's files and image REF\n"
 	"(A only here, D only in REF, C content, M mode, T type). Without APP: every app.\n"
-	"Kubernetes: per pod of the Deployment, the files listed and hashed in the pod\n"
-	"over exec (sh, find, xargs, sha256sum; /proc, /sys, /dev, /tmp and mounts\n"
-	"skipped) against the file index of the pod's image built from the registry.\n"
+	"Kubernetes: per pod of the Deployment, against the image it runs (its status'\n"
+	"imageID): when it starts with kctl-shim, `kctl-shim drift` over exec (changes\n"
+	"since the shim's baseline); else, or when the shim has no baseline, its files\n"
+	"listed, hashed and stat'ed over exec (sh, find, xargs, sha256sum, stat; /proc,\n"
+	"/sys, /dev, /tmp and mounts skipped) against the image's file index built from\n"
+	"the registry; a mode-only change is M. The method is shown per pod.\n"
 	"Exit status: 0 no drift, 3 drift found, 1 error.\n\n"
 	"Options:\n"
 	"      --target REF     also compare each replica with image REF\n"

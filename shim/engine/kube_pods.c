@@ -3,8 +3,6 @@
 #include "kube_pods.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +21,9 @@ void kc_kube_pods_free(struct kc_kube_pod *pods, size_t n)
 		free(pods[i].container);
 		free(pods[i].image);
 		free(pods[i].rs_hash);
+		free(pods[i].image_id);
+		kc_strv_free(pods[i].command);
+		kc_strv_free(pods[i].args);
 	}
 	free(pods);
 }
@@ -36,6 +37,41 @@ static const char *jstr(yajl_val v, const char *path)
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
+}
+
+static char **strv_or_null(yajl_val v, bool *oom)
+{
+	if (!YAJL_IS_ARRAY(v))
+		return NULL;
+	char **out = calloc(v->u.array.len + 1, sizeof *out);
+	for (size_t i = 0; out && i < v->u.array.len; i++) {
+		yajl_val x = v->u.array.values[i];
+		if (!(out[i] = strdup(YAJL_IS_STRING(x) ? x->u.string : ""))) {
+			kc_strv_free(out);
+			out = NULL;
+		}
+	}
+	*oom = *oom || !out;
+	return out;
+}
+
+/* The first container's command/args, and the imageID of its status (matched by name:
+ * statuses are not in spec order). */
+static int pod_container_extra(yajl_val it, struct kc_kube_pod *q)
+{
+	bool oom = false;
+	q->command = strv_or_null(kc_json_find(it, "/spec/containers/0/command"), &oom);
+	q->args = strv_or_null(kc_json_find(it, "/spec/containers/0/args"), &oom);
+	yajl_val cs = kc_json_find(it, "/status/containerStatuses");
+	for (size_t j = 0; YAJL_IS_ARRAY(cs) && j < cs->u.array.len; j++) {
+		const char *nm = jstr(cs->u.array.values[j], "/name");
+		const char *id = jstr(cs->u.array.values[j], "/imageID");
+		if (nm && q->container && !strcmp(nm, q->container) && id && id[0]) {
+			oom = oom || !(q->image_id = strdup(id));
+			break;
+		}
+	}
+	return oom ? -1 : 0;
 }
 
 static int cmp_pod(const void *a, const void *b)
@@ -93,6 +129,10 @@ int kc_kube_deployment_pods(struct kc_kube *k, const char *deployment, struct kc
 		q->container = dup_or_null(jstr(it, "/spec/containers/0/name"));
 		q->image = dup_or_null(jstr(it, "/spec/containers/0/image"));
 		q->rs_hash = dup_or_null(jstr(it, "/metadata/labels/pod-template-hash"));
+		if (pod_container_extra(it, q) < 0) {
+			kc_kube_pods_free(p, m);
+			return kc_err_sys(err, ENOMEM, "pods");
+		}
 		yajl_val conds = kc_json_find(it, "/status/conditions");
 		for (size_t j = 0; YAJL_IS_ARRAY(conds) && j < conds->u.array.len; j++) {
 			const char *t = jstr(conds->u.array.values[j], "/type");
@@ -121,56 +161,6 @@ void kc_kube_exec_each_free(struct kc_kube_exec_each *each, size_t n)
 	}
 }
 
-struct pool {
-	struct kc_kube_exec_each *each;
-	size_t n;
-	atomic_size_t next;
-	const char *ns;
-	const char *const *argv;
-	const void *stdin_data;
-	size_t stdin_len, max_output;
-	const struct kc_http_config *http;
-	const char *const *headers;
-};
-
-static void exec_one(struct pool *p, struct kc_kube_exec_each *e)
-{
-	cleanup_free char *path =
-	    kc_k8s_exec_path(p->ns, e->pod, e->container, p->argv, p->stdin_data != NULL);
-	if (!path) {
-		kc_err_sys(&e->error, ENOMEM, "exec in %s", e->pod);
-		return;
-	}
-	struct kc_k8s_exec_opts o = {.http = p->http,
-				     .headers = p->headers,
-				     .path = path,
-				     .stdin_data = p->stdin_data,
-				     .stdin_len = p->stdin_len,
-				     .max_output = p->max_output};
-	struct kc_k8s_exec_result r = {0};
-	if (kc_k8s_exec(&o, &r, &e->error) < 0) {
-		kc_err_wrap(&e->error, "exec in pod %s", e->pod);
-		kc_k8s_exec_result_free(&r);
-		return;
-	}
-	e->ran = true;
-	e->exit_code = r.exit_code;
-	e->out = kc_steal(r.out);
-	e->err_out = kc_steal(r.err);
-	kc_k8s_exec_result_free(&r);
-}
-
-static void *worker(void *arg)
-{
-	struct pool *p = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&p->next, 1);
-		if (i >= p->n)
-			return NULL;
-		exec_one(p, &p->each[i]);
-	}
-}
-
 int kc_kube_exec_each(struct kc_kube *k, struct kc_kube_exec_each *each, size_t n,
 		      const char *const *argv, const void *stdin_data, size_t stdin_len,
 		      size_t parallel, size_t max_output, kc_err_t *err)
@@ -183,39 +173,58 @@ int kc_kube_exec_each(struct kc_kube *k, struct kc_kube_exec_each *each, size_t 
 		parallel = KC_KUBE_MAX_PARALLEL;
 	if (parallel > n)
 		parallel = n;
-	/* Credentials are taken once, here: the exec plugin cache is not thread-safe and
-	 * one token serves the whole batch. */
+	/* Credentials are taken once, here: one token serves the whole batch. */
 	cleanup_free char *auth = NULL;
 	struct kc_http_config hc;
 	if (kc_kube_auth_header(k, &auth, err) < 0 ||
 	    kc_kubeconfig_http(kc_kube_config(k), &hc, err) < 0)
 		return -1;
+	if (n == 0)
+		return 0;
 	const char *headers[2] = {auth, NULL};
-	struct pool p = {.each = each,
-			 .n = n,
-			 .ns = kc_kube_namespace(k),
-			 .argv = argv,
-			 .stdin_data = stdin_data,
-			 .stdin_len = stdin_len,
-			 .max_output = max_output,
-			 .http = &hc,
-			 .headers = headers};
-	atomic_init(&p.next, 0);
-	pthread_t th[KC_KUBE_MAX_PARALLEL];
-	size_t started = 0;
-	for (size_t i = 0; i < parallel; i++) {
-		if (pthread_create(&th[i], NULL, worker, &p) != 0)
-			break;
-		started++;
+	const char *ns = kc_kube_namespace(k);
+	/* All execs run in this thread over one curl multi handle (websocket.h), at
+	 * most `parallel` connections open at once. */
+	cleanup_free struct kc_k8s_exec_opts *o = calloc(n, sizeof *o);
+	cleanup_free struct kc_k8s_exec_result *r = calloc(n, sizeof *r);
+	cleanup_free kc_err_t *errs = calloc(n, sizeof *errs);
+	cleanup_free char **paths = calloc(n, sizeof *paths);
+	int rc = 0;
+	if (!o || !r || !errs || !paths)
+		return kc_err_sys(err, ENOMEM, "exec");
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		paths[i] =
+		    kc_k8s_exec_path(ns, each[i].pod, each[i].container, argv, stdin_data != NULL);
+		if (!paths[i])
+			rc = kc_err_sys(err, ENOMEM, "exec");
+		o[i] = (struct kc_k8s_exec_opts){.http = &hc,
+						 .headers = headers,
+						 .path = paths[i],
+						 .stdin_data = stdin_data,
+						 .stdin_len = stdin_len,
+						 .max_output = max_output};
 	}
-	if (started == 0 && n > 0)
-		worker(&p); /* no threads: do it here, one by one */
-	for (size_t i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
+	if (rc == 0)
+		rc = kc_k8s_exec_many(o, n, parallel, r, errs, err);
 	int ok = 0;
-	for (size_t i = 0; i < n; i++)
-		ok += each[i].ran && each[i].exit_code == 0;
-	return ok;
+	for (size_t i = 0; i < n; i++) {
+		free(paths[i]);
+		if (rc < 0)
+			continue;
+		struct kc_kube_exec_each *e = &each[i];
+		if (errs[i]) {
+			e->error = errs[i];
+			kc_err_wrap(&e->error, "exec in pod %s", e->pod);
+			continue;
+		}
+		e->ran = true;
+		e->exit_code = r[i].exit_code;
+		e->out = kc_steal(r[i].out);
+		e->err_out = kc_steal(r[i].err);
+		kc_k8s_exec_result_free(&r[i]);
+		ok += e->exit_code == 0;
+	}
+	return rc < 0 ? -1 : ok;
 }
 
 int kc_kube_tar_one(const char *path, const void *data, size_t len, mode_t mode, void **tar,

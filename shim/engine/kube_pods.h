@@ -24,6 +24,11 @@ struct kc_kube_pod {
 	char *container; /* the first container's name */
 	char *image;	 /* the first container's image (spec) */
 	char *rs_hash;	 /* pod-template-hash label: which revision it belongs to */
+	/* status.containerStatuses[] of that container: the image the kubelet runs
+	 * ("docker-pullable://repo@sha256:...", "repo@sha256:...", "docker://sha256:...");
+	 * NULL while it has none (not started yet). */
+	char *image_id;
+	char **command, **args; /* spec of that container, NULL-terminated; NULL when unset */
 };
 
 /* Pods matching the Deployment's selector, sorted by name. */

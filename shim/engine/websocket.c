@@ -248,6 +248,12 @@ struct kc_ws {
 	uint8_t pong[KC_WS_MAX_CONTROL];
 	size_t pong_len;
 	bool close_reply_pending;
+	/* Non-blocking mode (kc_k8s_exec_many): frames wait in obuf until the
+	 * socket takes them; the caller polls for POLLOUT while it is not empty. */
+	bool async;
+	uint8_t *obuf;
+	size_t olen, ooff, oalloc;
+	long stall_since; /* last time the queue made progress */
 };
 
 static long now_ms(void)
@@ -300,10 +306,65 @@ static int ws_frame_cb(void *opaque, enum kc_ws_opcode op, const uint8_t *data, 
 static int ws_read_some(struct kc_ws *ws, bool *got, kc_err_t *err);
 static int ws_flush_control(struct kc_ws *ws, kc_err_t *err);
 
+/* Non-blocking mode: writes what the socket takes now, keeps the rest. */
+static int ws_out_flush(struct kc_ws *ws, kc_err_t *err)
+{
+	while (ws->ooff < ws->olen) {
+		size_t n = 0;
+		CURLcode rc =
+		    curl_easy_send(ws->conn.curl, ws->obuf + ws->ooff, ws->olen - ws->ooff, &n);
+		if (rc == CURLE_AGAIN)
+			return 0;
+		if (rc != CURLE_OK)
+			return kc_err_new(err, KC_E_IO, "websocket: send: %s",
+					  curl_easy_strerror(rc));
+		ws->ooff += n;
+		ws->stall_since = now_ms();
+	}
+	ws->ooff = ws->olen = 0;
+	if (ws->oalloc > (1u << 20)) { /* do not keep a large stdin chunk's room */
+		free(ws->obuf);
+		ws->obuf = NULL;
+		ws->oalloc = 0;
+	}
+	return 0;
+}
+
+static bool ws_out_pending(const struct kc_ws *ws)
+{
+	return ws->ooff < ws->olen;
+}
+
+static int ws_queue(struct kc_ws *ws, const uint8_t *buf, size_t len, kc_err_t *err)
+{
+	if (!ws_out_pending(ws)) {
+		ws->ooff = ws->olen = 0;
+		ws->stall_since = now_ms();
+	}
+	if (ws->ooff) {
+		memmove(ws->obuf, ws->obuf + ws->ooff, ws->olen - ws->ooff);
+		ws->olen -= ws->ooff;
+		ws->ooff = 0;
+	}
+	if (len > ws->oalloc - ws->olen) {
+		uint8_t *nb = realloc(ws->obuf, ws->olen + len);
+		if (!nb)
+			return kc_err_sys(err, ENOMEM, "websocket");
+		ws->obuf = nb;
+		ws->oalloc = ws->olen + len;
+	}
+	memcpy(ws->obuf + ws->olen, buf, len);
+	ws->olen += len;
+	return ws_out_flush(ws, err);
+}
+
 /* Writes all of buf; while the socket is full, reads (unless called from
- * inside a dispatch) so the peer never blocks on us. */
+ * inside a dispatch) so the peer never blocks on us. Non-blocking mode
+ * queues it instead (the caller's loop keeps reading). */
 static int ws_send_raw(struct kc_ws *ws, const uint8_t *buf, size_t len, kc_err_t *err)
 {
+	if (ws->async)
+		return ws_queue(ws, buf, len, err);
 	size_t off = 0;
 	long stall_since = now_ms();
 	while (off < len) {
@@ -510,6 +571,7 @@ void kc_ws_free(struct kc_ws *ws)
 	kc_ws_conn_close(&ws->conn);
 	kc_ws_decoder_free(&ws->dec);
 	free(ws->protocol);
+	free(ws->obuf);
 	free(ws);
 }
 
@@ -640,70 +702,100 @@ static int refused(struct kc_ws *ws, long status, const char *block, const char 
 	return -1;
 }
 
-static int handshake(struct kc_ws *ws, const struct kc_ws_config *cfg, long deadline, kc_err_t *err)
+/* The upgrade answer as it comes in: the same pieces serve the blocking
+ * handshake and the non-blocking one of kc_k8s_exec_many. */
+struct ws_hs {
+	char want[29]; /* expected Sec-WebSocket-Accept */
+	char *buf;
+	size_t have, hend, cap;
+	long body_want;
+	bool done; /* the answer is complete (or cannot grow) */
+};
+
+static void hs_free(struct ws_hs *h)
 {
+	free(h->buf);
+	h->buf = NULL;
+}
+
+/* Makes a key and sends (or, non-blocking, queues) the upgrade request. */
+static int hs_begin(struct kc_ws *ws, const struct kc_ws_config *cfg, struct ws_hs *h,
+		    kc_err_t *err)
+{
+	memset(h, 0, sizeof *h);
+	h->cap = WS_MAX_HANDSHAKE;
+	h->body_want = -1;
 	uint8_t raw[16];
-	char key[25], want[29];
+	char key[25];
 	if (RAND_bytes(raw, sizeof raw) != 1)
 		return kc_err_new(err, KC_E_GENERIC, "websocket: no random bytes for the key");
 	b64(raw, sizeof raw, key);
-	if (kc_ws_accept_key(key, want, err) < 0)
+	if (kc_ws_accept_key(key, h->want, err) < 0)
 		return -1;
+	h->buf = malloc(WS_MAX_HANDSHAKE + WS_MAX_ERROR_BODY + 1);
+	if (!h->buf)
+		return kc_err_sys(err, ENOMEM, "websocket");
 	if (send_request(ws, cfg, key, err) < 0)
 		return kc_err_wrap(err, "websocket: sending the upgrade request");
+	return 0;
+}
 
-	cleanup_free char *buf = malloc(WS_MAX_HANDSHAKE + WS_MAX_ERROR_BODY + 1);
-	if (!buf)
-		return kc_err_sys(err, ENOMEM, "websocket");
-	size_t have = 0, hend = 0, cap = WS_MAX_HANDSHAKE;
-	long body_want = -1;
-	for (;;) {
-		if (hend) {
-			/* Reading a refusal's body: stop at Content-Length or EOF. */
-			if (body_want >= 0 && have - hend >= (size_t)body_want)
-				break;
-		}
-		if (have == cap)
+/* Reads what is there of the answer without waiting; sets h->done once the
+ * headers of a 101, or a refusal with its body, are in. */
+static int hs_read(struct kc_ws *ws, struct ws_hs *h, kc_err_t *err)
+{
+	while (!h->done) {
+		/* Reading a refusal's body: stop at Content-Length or EOF. */
+		if ((h->hend && h->body_want >= 0 && h->have - h->hend >= (size_t)h->body_want) ||
+		    h->have == h->cap) {
+			h->done = true;
 			break;
-		size_t n = 0;
-		CURLcode rc = curl_easy_recv(ws->conn.curl, buf + have, cap - have, &n);
-		if (rc == CURLE_AGAIN) {
-			long left = deadline < 0 ? -1 : deadline - now_ms();
-			if (deadline >= 0 && left <= 0)
-				return kc_err_new(err, KC_E_TIMEOUT,
-						  "websocket: no upgrade answer");
-			short rev = 0;
-			if (ws_wait(ws, POLLIN, left, &rev, err) < 0)
-				return -1;
-			continue;
 		}
+		size_t n = 0;
+		CURLcode rc = curl_easy_recv(ws->conn.curl, h->buf + h->have, h->cap - h->have, &n);
+		if (rc == CURLE_AGAIN)
+			return 0;
 		if (rc != CURLE_OK)
 			return kc_err_new(err, KC_E_IO, "websocket: reading the upgrade answer: %s",
 					  curl_easy_strerror(rc));
-		if (n == 0)
+		if (n == 0) {
+			h->done = true;
 			break;
-		have += n;
-		buf[have] = '\0';
-		if (hend)
+		}
+		h->have += n;
+		h->buf[h->have] = '\0';
+		if (h->hend)
 			continue;
-		char *e = memmem(buf, have, "\r\n\r\n", 4);
+		char *e = memmem(h->buf, h->have, "\r\n\r\n", 4);
 		if (!e)
 			continue;
-		hend = (size_t)(e - buf) + 4;
+		h->hend = (size_t)(e - h->buf) + 4;
 		long status = 0;
-		if (sscanf(buf, "HTTP/1.%*d %ld", &status) != 1)
+		if (sscanf(h->buf, "HTTP/1.%*d %ld", &status) != 1)
 			return kc_err_new(err, KC_E_PROTO, "websocket: not an HTTP answer");
-		if (status == 101)
+		if (status == 101) {
+			h->done = true;
 			break;
-		cleanup_free char *cl = hdr_value(buf, "Content-Length");
-		body_want = cl ? strtol(cl, NULL, 10) : -1;
-		if (body_want > (long)WS_MAX_ERROR_BODY)
-			body_want = WS_MAX_ERROR_BODY;
-		cap = hend + WS_MAX_ERROR_BODY;
+		}
+		cleanup_free char *cl = hdr_value(h->buf, "Content-Length");
+		h->body_want = cl ? strtol(cl, NULL, 10) : -1;
+		if (h->body_want > (long)WS_MAX_ERROR_BODY)
+			h->body_want = WS_MAX_ERROR_BODY;
+		h->cap = h->hend + WS_MAX_ERROR_BODY;
 	}
+	return 0;
+}
+
+/* Checks a complete answer: refusal, accept key, subprotocol; frames that came
+ * with it are dispatched. */
+static int hs_finish(struct kc_ws *ws, const struct kc_ws_config *cfg, struct ws_hs *h,
+		     kc_err_t *err)
+{
+	char *buf = h->buf;
+	size_t have = h->have, hend = h->hend;
 	buf[have] = '\0';
 	if (!hend)
-		return kc_err_new(err, have == cap ? KC_E_TOOBIG : KC_E_PROTO,
+		return kc_err_new(err, have == h->cap ? KC_E_TOOBIG : KC_E_PROTO,
 				  "websocket: incomplete upgrade answer");
 	long status = 0;
 	sscanf(buf, "HTTP/1.%*d %ld", &status);
@@ -722,7 +814,7 @@ static int handshake(struct kc_ws *ws, const struct kc_ws_config *cfg, long dead
 	if (!upgrade || strcasecmp(upgrade, "websocket") != 0 || !conn ||
 	    !has_token(conn, "upgrade"))
 		return kc_err_new(err, KC_E_PROTO, "websocket: 101 without a websocket upgrade");
-	if (!accept || strcmp(accept, want) != 0)
+	if (!accept || strcmp(accept, h->want) != 0)
 		return kc_err_new(err, KC_E_PROTO, "websocket: wrong Sec-WebSocket-Accept");
 	if (ext && *ext)
 		return kc_err_new(err, KC_E_PROTO,
@@ -743,17 +835,51 @@ static int handshake(struct kc_ws *ws, const struct kc_ws_config *cfg, long dead
 	return 0;
 }
 
-int kc_ws_connect(const struct kc_ws_config *cfg, const char *path, kc_ws_message_cb on_message,
-		  void *opaque, struct kc_ws **out, kc_err_t *err)
+static int handshake(struct kc_ws *ws, const struct kc_ws_config *cfg, long deadline, kc_err_t *err)
+{
+	struct ws_hs h;
+	int r = hs_begin(ws, cfg, &h, err);
+	while (r == 0) {
+		r = hs_read(ws, &h, err);
+		if (r < 0 || h.done)
+			break;
+		long left = deadline < 0 ? -1 : deadline - now_ms();
+		if (deadline >= 0 && left <= 0) {
+			r = kc_err_new(err, KC_E_TIMEOUT, "websocket: no upgrade answer");
+			break;
+		}
+		short rev = 0;
+		r = ws_wait(ws, POLLIN, left, &rev, err);
+	}
+	if (r == 0)
+		r = hs_finish(ws, cfg, &h, err);
+	hs_free(&h);
+	return r;
+}
+
+static struct kc_ws *ws_new(const struct kc_ws_config *cfg, kc_ws_message_cb on_message,
+			    void *opaque, kc_err_t *err)
 {
 	struct kc_ws *ws = calloc(1, sizeof *ws);
-	if (!ws)
-		return kc_err_sys(err, ENOMEM, "websocket");
+	if (!ws) {
+		kc_err_sys(err, ENOMEM, "websocket");
+		return NULL;
+	}
 	ws->on_message = on_message;
 	ws->opaque = opaque;
 	long t = cfg->http->timeout_ms;
 	ws->io_timeout_ms = t == 0 ? 60000 : t;
+	ws->conn.fd = CURL_SOCKET_BAD;
 	kc_ws_decoder_init(&ws->dec, cfg->max_frame, cfg->max_message, KC_WS_MASK_FORBID);
+	return ws;
+}
+
+int kc_ws_connect(const struct kc_ws_config *cfg, const char *path, kc_ws_message_cb on_message,
+		  void *opaque, struct kc_ws **out, kc_err_t *err)
+{
+	struct kc_ws *ws = ws_new(cfg, on_message, opaque, err);
+	if (!ws)
+		return -1;
 	if (kc_ws_conn_open(cfg->http, path, &ws->conn, err) < 0) {
 		kc_ws_free(ws);
 		return -1;
@@ -846,6 +972,8 @@ struct exec_state {
 	uint8_t *status;
 	size_t status_len;
 	bool got_status, too_big;
+	size_t stdin_off; /* how much of stdin_data was sent */
+	bool stdin_done;  /* all of it, and (v5) the close-stdin message */
 };
 
 static int append(char **buf, size_t *len, size_t *alloc, const uint8_t *d, size_t n, size_t max,
@@ -928,24 +1056,27 @@ static int exec_on_message(void *opaque, enum kc_ws_opcode op, const uint8_t *da
 	return 0;
 }
 
-static int exec_send_stdin(struct kc_ws *ws, const struct kc_k8s_exec_opts *o, bool v5,
-			   kc_err_t *err)
+/* Sends the next piece of stdin: a chunk of the data, then (v5) the message
+ * that closes stdin; st->stdin_done once nothing is left. */
+static int exec_stdin_step(struct exec_state *st, struct kc_ws *ws, bool v5, kc_err_t *err)
 {
-	cleanup_free uint8_t *m = malloc(K8S_STDIN_CHUNK + 1);
-	if (!m)
-		return kc_err_sys(err, ENOMEM, "exec");
-	const uint8_t *d = o->stdin_data;
-	for (size_t off = 0; off < o->stdin_len && !kc_ws_closed(ws);) {
-		size_t n = o->stdin_len - off;
+	const struct kc_k8s_exec_opts *o = st->o;
+	if (st->stdin_off < o->stdin_len) {
+		size_t n = o->stdin_len - st->stdin_off;
 		if (n > K8S_STDIN_CHUNK)
 			n = K8S_STDIN_CHUNK;
+		cleanup_free uint8_t *m = malloc(n + 1);
+		if (!m)
+			return kc_err_sys(err, ENOMEM, "exec");
 		m[0] = KC_K8S_CH_STDIN;
-		memcpy(m + 1, d + off, n);
+		memcpy(m + 1, (const uint8_t *)o->stdin_data + st->stdin_off, n);
 		if (kc_ws_send(ws, KC_WS_BINARY, m, n + 1, err) < 0)
 			return kc_err_wrap(err, "exec: sending stdin");
-		off += n;
+		st->stdin_off += n;
+		return 0;
 	}
-	if (v5 && !kc_ws_closed(ws)) {
+	st->stdin_done = true;
+	if (v5) {
 		uint8_t close_stdin[2] = {KC_K8S_CH_CLOSE, KC_K8S_CH_STDIN};
 		if (kc_ws_send(ws, KC_WS_BINARY, close_stdin, 2, err) < 0)
 			return kc_err_wrap(err, "exec: closing stdin");
@@ -953,43 +1084,43 @@ static int exec_send_stdin(struct kc_ws *ws, const struct kc_k8s_exec_opts *o, b
 	return 0;
 }
 
-static int exec_run(const struct kc_k8s_exec_opts *o, struct exec_state *st, struct kc_ws **wsp,
-		    kc_err_t *err)
+/* Connection settings of one exec: its timeout caps the I/O timeout. */
+static void exec_setup(const struct kc_k8s_exec_opts *o, struct kc_http_config *http,
+		       struct kc_ws_config *wc, long *total, long *deadline)
 {
 	static const char *const dflt[] = {KC_K8S_PROTO_V5, KC_K8S_PROTO_V4, NULL};
-	struct kc_http_config http = *o->http;
-	long total = o->timeout_ms ? o->timeout_ms : 300000;
-	long deadline = total < 0 ? -1 : now_ms() + total;
-	if (total > 0 && (http.timeout_ms == 0 || http.timeout_ms > total))
-		http.timeout_ms = total;
-	struct kc_ws_config wc = {
-	    .http = &http,
+	*http = *o->http;
+	*total = o->timeout_ms ? o->timeout_ms : 300000;
+	*deadline = *total < 0 ? -1 : now_ms() + *total;
+	if (*total > 0 && (http->timeout_ms == 0 || http->timeout_ms > *total))
+		http->timeout_ms = *total;
+	*wc = (struct kc_ws_config){
+	    .http = http,
 	    .headers = o->headers,
 	    .protocols = o->protocols ? o->protocols : dflt,
 	    .max_frame = KC_WS_DEFAULT_MAX_FRAME,
 	    .max_message = KC_WS_DEFAULT_MAX_MESSAGE,
 	};
-	if (kc_ws_connect(&wc, o->path, exec_on_message, st, wsp, err) < 0)
-		return -1;
-	struct kc_ws *ws = *wsp;
+}
+
+/* After the upgrade: a channel protocol kctl speaks, recorded in the result. */
+static int exec_negotiated(struct exec_state *st, struct kc_ws *ws, bool *v5, kc_err_t *err)
+{
 	const char *proto = kc_ws_protocol(ws);
-	bool v5 = proto && !strcmp(proto, KC_K8S_PROTO_V5);
-	if (!v5 && !(proto && !strcmp(proto, KC_K8S_PROTO_V4)))
+	*v5 = proto && !strcmp(proto, KC_K8S_PROTO_V5);
+	if (!*v5 && !(proto && !strcmp(proto, KC_K8S_PROTO_V4)))
 		return kc_err_new(err, KC_E_UNSUPPORTED,
 				  "exec: server speaks no channel protocol kctl knows (got '%s')",
 				  proto ? proto : "none");
 	st->res->protocol = strdup(proto);
 	if (!st->res->protocol)
 		return kc_err_sys(err, ENOMEM, "exec");
-	if (o->stdin_data && exec_send_stdin(ws, o, v5, err) < 0)
-		return -1;
-	while (!kc_ws_closed(ws)) {
-		long left = deadline < 0 ? -1 : deadline - now_ms();
-		if (deadline >= 0 && left <= 0)
-			return kc_err_new(err, KC_E_TIMEOUT, "exec: no end after %ld ms", total);
-		if (kc_ws_pump(ws, left, err) < 0)
-			return kc_err_wrap(err, "exec stream");
-	}
+	return 0;
+}
+
+/* The stream has closed: the exit status, or why there is none. */
+static int exec_outcome(struct exec_state *st, kc_err_t *err)
+{
 	if (st->too_big)
 		return kc_err_new(err, KC_E_TOOBIG, "exec: output larger than %zu bytes", st->max);
 	if (!st->got_status)
@@ -997,23 +1128,27 @@ static int exec_run(const struct kc_k8s_exec_opts *o, struct exec_state *st, str
 	return kc_k8s_status_exit_code(st->status, st->status_len, &st->res->exit_code, err);
 }
 
-int kc_k8s_exec(const struct kc_k8s_exec_opts *o, struct kc_k8s_exec_result *res, kc_err_t *err)
+static int exec_timed_out(long total, kc_err_t *err)
 {
-	memset(res, 0, sizeof *res);
-	res->exit_code = -1;
-	if (!o->http || !o->path)
-		return kc_err_new(err, KC_E_INVALID, "exec: no connection settings or path");
-	struct exec_state st = {
-	    .o = o, .res = res, .max = o->max_output ? o->max_output : (64u << 20)};
-	struct kc_ws *ws = NULL;
-	int r = exec_run(o, &st, &ws, err);
+	return kc_err_new(err, KC_E_TIMEOUT, "exec: no end after %ld ms", total);
+}
+
+/* A stream given up before its end still says goodbye (best effort). */
+static void exec_goodbye(struct kc_ws *ws)
+{
 	if (ws && !kc_ws_closed(ws)) {
 		kc_err_t ignore = NULL;
 		kc_ws_close(ws, KC_WS_CLOSE_NORMAL, NULL, &ignore);
 		kc_err_free(&ignore);
 	}
-	kc_ws_free(ws);
-	free(st.status);
+}
+
+/* Final shape of the result: "" for empty streams; freed (exit code kept) on failure. */
+static int exec_result_done(struct exec_state *st, int r, kc_err_t *err)
+{
+	struct kc_k8s_exec_result *res = st->res;
+	free(st->status);
+	st->status = NULL;
 	if (r == 0 && (!res->out || !res->err)) {
 		if (!res->out)
 			res->out = strdup("");
@@ -1031,6 +1166,54 @@ int kc_k8s_exec(const struct kc_k8s_exec_opts *o, struct kc_k8s_exec_result *res
 	return 0;
 }
 
+static int exec_run(const struct kc_k8s_exec_opts *o, struct exec_state *st, struct kc_ws **wsp,
+		    kc_err_t *err)
+{
+	struct kc_http_config http;
+	struct kc_ws_config wc;
+	long total, deadline;
+	exec_setup(o, &http, &wc, &total, &deadline);
+	if (kc_ws_connect(&wc, o->path, exec_on_message, st, wsp, err) < 0)
+		return -1;
+	struct kc_ws *ws = *wsp;
+	bool v5 = false;
+	if (exec_negotiated(st, ws, &v5, err) < 0)
+		return -1;
+	while (o->stdin_data && !st->stdin_done && !kc_ws_closed(ws))
+		if (exec_stdin_step(st, ws, v5, err) < 0)
+			return -1;
+	while (!kc_ws_closed(ws)) {
+		long left = deadline < 0 ? -1 : deadline - now_ms();
+		if (deadline >= 0 && left <= 0)
+			return exec_timed_out(total, err);
+		if (kc_ws_pump(ws, left, err) < 0)
+			return kc_err_wrap(err, "exec stream");
+	}
+	return exec_outcome(st, err);
+}
+
+static void exec_state_init(struct exec_state *st, const struct kc_k8s_exec_opts *o,
+			    struct kc_k8s_exec_result *res)
+{
+	memset(res, 0, sizeof *res);
+	res->exit_code = -1;
+	*st = (struct exec_state){
+	    .o = o, .res = res, .max = o->max_output ? o->max_output : (64u << 20)};
+}
+
+int kc_k8s_exec(const struct kc_k8s_exec_opts *o, struct kc_k8s_exec_result *res, kc_err_t *err)
+{
+	struct exec_state st;
+	exec_state_init(&st, o, res);
+	if (!o->http || !o->path)
+		return kc_err_new(err, KC_E_INVALID, "exec: no connection settings or path");
+	struct kc_ws *ws = NULL;
+	int r = exec_run(o, &st, &ws, err);
+	exec_goodbye(ws);
+	kc_ws_free(ws);
+	return exec_result_done(&st, r, err);
+}
+
 void kc_k8s_exec_result_free(struct kc_k8s_exec_result *res)
 {
 	free(res->out);
@@ -1038,4 +1221,214 @@ void kc_k8s_exec_result_free(struct kc_k8s_exec_result *res)
 	free(res->protocol);
 	memset(res, 0, sizeof *res);
 	res->exit_code = -1;
+}
+
+/* ---- many execs in one thread (curl multi) ---- */
+
+enum xs_state { XS_WAITING = 0, XS_CONNECTING, XS_UPGRADING, XS_STREAMING, XS_DONE };
+
+/* One exec of kc_k8s_exec_many: the steps of kc_k8s_exec, each taken when its
+ * socket is ready instead of by waiting on it. */
+struct exec_session {
+	enum xs_state state;
+	struct exec_state st;
+	kc_err_t *err;
+	struct kc_http_config http;
+	struct kc_ws_config wc;
+	struct kc_ws *ws;
+	struct ws_hs hs;
+	long total, deadline, hs_deadline;
+	bool v5, in_multi;
+};
+
+static int xs_end(struct exec_session *x, CURLM *m, int r)
+{
+	exec_goodbye(x->ws);
+	/* Removing a CONNECT_ONLY handle from its multi closes its connection. */
+	if (x->in_multi)
+		curl_multi_remove_handle(m, x->ws->conn.curl);
+	x->in_multi = false;
+	kc_ws_free(x->ws);
+	x->ws = NULL;
+	hs_free(&x->hs);
+	r = exec_result_done(&x->st, r, x->err);
+	x->state = XS_DONE;
+	return r;
+}
+
+static int xs_start(struct exec_session *x, CURLM *m, const struct kc_k8s_exec_opts *o,
+		    struct kc_k8s_exec_result *res, kc_err_t *err)
+{
+	x->err = err;
+	exec_state_init(&x->st, o, res);
+	if (!o->http || !o->path)
+		return xs_end(
+		    x, m, kc_err_new(err, KC_E_INVALID, "exec: no connection settings or path"));
+	exec_setup(o, &x->http, &x->wc, &x->total, &x->deadline);
+	x->ws = ws_new(&x->wc, exec_on_message, &x->st, err);
+	if (!x->ws)
+		return xs_end(x, m, -1);
+	x->ws->async = true;
+	if (kc_ws_conn_prepare(&x->http, o->path, &x->ws->conn, err) < 0)
+		return xs_end(x, m, -1);
+	curl_easy_setopt(x->ws->conn.curl, CURLOPT_PRIVATE, (char *)x);
+	if (curl_multi_add_handle(m, x->ws->conn.curl) != CURLM_OK)
+		return xs_end(x, m,
+			      kc_err_new(err, KC_E_GENERIC, "exec: curl multi refused a handle"));
+	x->in_multi = true;
+	x->state = XS_CONNECTING;
+	return 0;
+}
+
+/* TCP (and TLS) are up, or failed: send the upgrade request at once (from the
+ * first curl_easy_send on, the connection belongs to this handle). */
+static int xs_connected(struct exec_session *x, CURLM *m, CURLcode rc)
+{
+	if (kc_ws_conn_done(&x->ws->conn, rc, x->err) < 0)
+		return xs_end(x, m, -1);
+	if (hs_begin(x->ws, &x->wc, &x->hs, x->err) < 0) {
+		kc_err_wrap(x->err, "websocket %s", x->st.o->path);
+		return xs_end(x, m, -1);
+	}
+	long io = x->ws->io_timeout_ms;
+	x->hs_deadline = io < 0 ? -1 : now_ms() + io;
+	x->state = XS_UPGRADING;
+	return 0;
+}
+
+static bool past(long deadline, long now)
+{
+	return deadline >= 0 && now >= deadline;
+}
+
+/* Everything the socket allows now, without waiting. */
+static int xs_step(struct exec_session *x, CURLM *m)
+{
+	struct kc_ws *ws = x->ws;
+	kc_err_t *err = x->err;
+	long now = now_ms();
+	if (ws_out_pending(ws) && ws->io_timeout_ms >= 0 &&
+	    now - ws->stall_since >= ws->io_timeout_ms)
+		return xs_end(x, m,
+			      kc_err_new(err, KC_E_TIMEOUT, "websocket: peer stopped reading"));
+	if (x->state == XS_UPGRADING) {
+		int r = ws_out_flush(ws, err);
+		if (r == 0)
+			r = hs_read(ws, &x->hs, err);
+		if (r == 0 && !x->hs.done) {
+			if (!past(x->hs_deadline, now) && !past(x->deadline, now))
+				return 0;
+			r = kc_err_new(err, KC_E_TIMEOUT, "websocket: no upgrade answer");
+		}
+		if (r == 0)
+			r = hs_finish(ws, &x->wc, &x->hs, err);
+		hs_free(&x->hs);
+		if (r < 0) {
+			kc_err_wrap(err, "websocket %s", x->st.o->path);
+			return xs_end(x, m, -1);
+		}
+		if (exec_negotiated(&x->st, ws, &x->v5, err) < 0)
+			return xs_end(x, m, -1);
+		x->state = XS_STREAMING;
+	}
+	int r = ws_out_flush(ws, err);
+	/* stdin goes one chunk at a time, only once the previous one is out. */
+	while (r == 0 && x->st.o->stdin_data && !x->st.stdin_done && !ws_out_pending(ws) &&
+	       !kc_ws_closed(ws))
+		r = exec_stdin_step(&x->st, ws, x->v5, err);
+	if (r < 0)
+		return xs_end(x, m, -1);
+	bool got = false;
+	if (ws_read_some(ws, &got, err) < 0)
+		return xs_end(x, m, kc_err_wrap(err, "exec stream"));
+	if (kc_ws_closed(ws))
+		return xs_end(x, m, exec_outcome(&x->st, err));
+	if (past(x->deadline, now_ms()))
+		return xs_end(x, m, exec_timed_out(x->total, err));
+	return 0;
+}
+
+int kc_k8s_exec_many(const struct kc_k8s_exec_opts *opts, size_t n, size_t parallel,
+		     struct kc_k8s_exec_result *res, kc_err_t *errs, kc_err_t *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		memset(&res[i], 0, sizeof res[i]);
+		res[i].exit_code = -1;
+	}
+	if (n == 0)
+		return 0;
+	if (parallel == 0 || parallel > n)
+		parallel = n;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return kc_err_new(err, KC_E_GENERIC, "exec: libcurl initialisation failed");
+	cleanup_free struct exec_session *xs = calloc(n, sizeof *xs);
+	cleanup_free struct curl_waitfd *wfd = calloc(parallel, sizeof *wfd);
+	CURLM *m = curl_multi_init();
+	if (!xs || !wfd || !m) {
+		if (m)
+			curl_multi_cleanup(m);
+		return kc_err_sys(err, ENOMEM, "exec");
+	}
+	size_t next = 0, active = 0, done = 0;
+	while (done < n) {
+		while (active < parallel && next < n) {
+			xs_start(&xs[next], m, &opts[next], &res[next], &errs[next]);
+			active += xs[next].state != XS_DONE;
+			next++;
+		}
+		int running = 0;
+		CURLMcode mc = curl_multi_perform(m, &running);
+		CURLMsg *msg;
+		int left = 0;
+		while ((msg = curl_multi_info_read(m, &left))) {
+			struct exec_session *x = NULL;
+			if (msg->msg != CURLMSG_DONE ||
+			    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x) !=
+				CURLE_OK ||
+			    !x || x->state != XS_CONNECTING)
+				continue;
+			xs_connected(x, m, msg->data.result);
+		}
+		size_t nw = 0;
+		long wait = 1000, now = now_ms();
+		active = done = 0;
+		for (size_t i = 0; i < next; i++) {
+			struct exec_session *x = &xs[i];
+			if (x->state == XS_CONNECTING && mc != CURLM_OK)
+				xs_end(x, m,
+				       kc_err_new(x->err, KC_E_GENERIC, "exec: curl multi: %s",
+						  curl_multi_strerror(mc)));
+			else if (x->state == XS_CONNECTING && past(x->deadline, now))
+				xs_end(x, m, exec_timed_out(x->total, x->err));
+			else if (x->state == XS_UPGRADING || x->state == XS_STREAMING)
+				xs_step(x, m);
+			if (x->state == XS_DONE) {
+				done++;
+				continue;
+			}
+			active++;
+			long dl = x->state == XS_UPGRADING && x->hs_deadline >= 0 &&
+					  (x->deadline < 0 || x->hs_deadline < x->deadline)
+				      ? x->hs_deadline
+				      : x->deadline;
+			if (dl >= 0 && dl - now < wait)
+				wait = dl - now < 0 ? 0 : dl - now;
+			if (x->state == XS_CONNECTING)
+				continue; /* curl waits on that socket itself */
+			wfd[nw++] = (struct curl_waitfd){
+			    .fd = x->ws->conn.fd,
+			    .events =
+				CURL_WAIT_POLLIN | (ws_out_pending(x->ws) ? CURL_WAIT_POLLOUT : 0)};
+		}
+		if (done == n)
+			break;
+		if (active < parallel && next < n)
+			continue; /* a slot is free: start the next exec first */
+		curl_multi_poll(m, wfd, (unsigned)nw, (int)wait, NULL);
+	}
+	curl_multi_cleanup(m);
+	size_t failed = 0;
+	for (size_t i = 0; i < n; i++)
+		failed += errs[i] != NULL;
+	return (int)failed;
 }

@@ -8,7 +8,9 @@
  *    close handshake; TLS and client certificates from a kc_http_config;
  *  - the Kubernetes channel protocol (v5.channel.k8s.io, fallback
  *    v4.channel.k8s.io) and kc_k8s_exec: run a command in a pod, get its
- *    stdout/stderr (bounded) and exit code. */
+ *    stdout/stderr (bounded) and exit code;
+ *  - kc_k8s_exec_many: many such execs from one thread over a curl multi
+ *    handle, non-blocking, with a bound on connections open at once. */
 #ifndef KC_ENGINE_WEBSOCKET_H
 #define KC_ENGINE_WEBSOCKET_H
 
@@ -163,5 +165,15 @@ struct kc_k8s_exec_result {
  * A stream that ends without a status on the error channel is KC_E_PROTO. */
 int kc_k8s_exec(const struct kc_k8s_exec_opts *o, struct kc_k8s_exec_result *res, kc_err_t *err);
 void kc_k8s_exec_result_free(struct kc_k8s_exec_result *res);
+
+/* Runs n execs (opts[i] -> res[i] or errs[i], errs caller-zeroed) in the calling
+ * thread, with at most `parallel` (0: n) connections open at once: a curl multi
+ * handle makes the CONNECT_ONLY connections, then each upgrade and stream is driven
+ * without blocking (the same handshake, frame and channel code as kc_k8s_exec), all
+ * sockets waited on together; the next exec starts as soon as one ends. Each outcome
+ * is what kc_k8s_exec would give, one failure never affects the others. Returns how
+ * many failed, or -1 with *err when none could be attempted. */
+int kc_k8s_exec_many(const struct kc_k8s_exec_opts *opts, size_t n, size_t parallel,
+		     struct kc_k8s_exec_result *res, kc_err_t *errs, kc_err_t *err);
 
 #endif

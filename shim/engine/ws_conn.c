@@ -74,13 +74,14 @@ static int split_url(const char *base, const char *path, struct kc_ws_conn *c, c
 	return 0;
 }
 
-int kc_ws_conn_open(const struct kc_http_config *cfg, const char *path, struct kc_ws_conn *c,
-		    kc_err_t *err)
+int kc_ws_conn_prepare(const struct kc_http_config *cfg, const char *path, struct kc_ws_conn *c,
+		       kc_err_t *err)
 {
 	memset(c, 0, sizeof *c);
 	c->fd = CURL_SOCKET_BAD;
 	if (!cfg || !cfg->base_url)
 		return kc_err_new(err, KC_E_INVALID, "websocket: no server URL");
+	c->base_url = cfg->base_url;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return kc_err_new(err, KC_E_GENERIC, "websocket: libcurl initialisation failed");
 	cleanup_free char *url = NULL;
@@ -93,37 +94,51 @@ int kc_ws_conn_open(const struct kc_http_config *cfg, const char *path, struct k
 		kc_ws_conn_close(c);
 		return kc_err_sys(err, ENOMEM, "websocket");
 	}
-	char errbuf[CURL_ERROR_SIZE] = "";
 	CURL *h = c->curl;
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 			 cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 5000L);
+	/* In a shared multi handle an idle connection older than this would be pruned
+	 * when another one connects; an exec may legitimately run for long. */
+	curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, 1L << 30);
 	if (cfg->unix_socket)
 		curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, cfg->unix_socket);
 	tls_options(h, cfg);
-	CURLcode rc = curl_easy_perform(h);
+	return 0;
+}
+
+int kc_ws_conn_done(struct kc_ws_conn *c, CURLcode rc, kc_err_t *err)
+{
 	if (rc != CURLE_OK) {
-		const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+		const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
 		enum kc_err_kind kind = KC_E_UNAVAIL;
 		if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
 		    rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CONNECT_ERROR)
 			kind = KC_E_AUTH;
 		else if (rc == CURLE_OPERATION_TIMEDOUT)
 			kind = KC_E_TIMEOUT;
-		int r =
-		    kc_err_new(err, kind, "websocket: connecting to %s: %s", cfg->base_url, detail);
-		kc_ws_conn_close(c);
-		return r;
+		return kc_err_new(err, kind, "websocket: connecting to %s: %s", c->base_url,
+				  detail);
 	}
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	if (curl_easy_getinfo(h, CURLINFO_ACTIVESOCKET, &c->fd) != CURLE_OK ||
-	    c->fd == CURL_SOCKET_BAD) {
-		kc_ws_conn_close(c);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+	if (curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &c->fd) != CURLE_OK ||
+	    c->fd == CURL_SOCKET_BAD)
 		return kc_err_new(err, KC_E_GENERIC, "websocket: no socket after connecting");
+	return 0;
+}
+
+int kc_ws_conn_open(const struct kc_http_config *cfg, const char *path, struct kc_ws_conn *c,
+		    kc_err_t *err)
+{
+	if (kc_ws_conn_prepare(cfg, path, c, err) < 0)
+		return -1;
+	if (kc_ws_conn_done(c, curl_easy_perform(c->curl), err) < 0) {
+		kc_ws_conn_close(c);
+		return -1;
 	}
 	return 0;
 }

@@ -15,11 +15,19 @@ struct kc_ws_conn {
 	curl_socket_t fd;
 	char *host;   /* Host header value: "h", "h:port", "[v6]:port" */
 	char *target; /* request-target: base URL path + path (with its query) */
+	const char *base_url;
+	char errbuf[CURL_ERROR_SIZE]; /* libcurl writes here: c must not move once prepared */
 };
 
 /* Connects (TCP + TLS) to cfg->base_url; path is appended to its path. */
 int kc_ws_conn_open(const struct kc_http_config *cfg, const char *path, struct kc_ws_conn *c,
 		    kc_err_t *err);
+/* The two halves of kc_ws_conn_open, for a caller that drives the connect itself
+ * (curl multi): prepare sets up c->curl (CONNECT_ONLY, not yet connected); done
+ * takes the connect's result, maps a failure to an error and fetches c->fd. */
+int kc_ws_conn_prepare(const struct kc_http_config *cfg, const char *path, struct kc_ws_conn *c,
+		       kc_err_t *err);
+int kc_ws_conn_done(struct kc_ws_conn *c, CURLcode rc, kc_err_t *err);
 void kc_ws_conn_close(struct kc_ws_conn *c);
 
 #endif

@@ -33,6 +33,7 @@
 
 #include "shim/base/cleanup.h"
 #include "shim/base/json.h"
+#include "shim/base/util.h"
 #include "text.h"
 
 #define AT_FD_NONE (-1)
@@ -338,13 +339,6 @@ enum kc_guard_verdict kc_guard_decide(const struct kc_guard_policy *p, const cha
 
 /* ---- supervisor ------------------------------------------------------------ */
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void iso_time(char *buf, size_t len)
 {
 	struct timespec ts;
@@ -410,7 +404,7 @@ void kc_guard_flush(struct kc_guard *g, bool force)
 {
 	if (!g->counts_path || !g->dirty)
 		return;
-	int64_t now = now_ms();
+	int64_t now = kc_mono_ms();
 	if (!force && now - g->last_flush_ms < 200)
 		return;
 	cleanup_free char *s = kc_guard_counts_json(g);

@@ -27,6 +27,7 @@
 #include "text.h"
 #include "shim/base/cleanup.h"
 #include "shim/base/json.h"
+#include "shim/base/util.h"
 
 #define MAX_WRITABLE 64
 #define MAX_COUNTS_FILE (64u << 10)
@@ -41,13 +42,6 @@ static void usage(FILE *f)
 	      "       kctl-shim drift [--state-dir DIR] [--pretty]\n"
 	      "       kctl-shim --version\n",
 	      f);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Creates dir (one level, 0700) when missing and checks it can be written. */
@@ -203,7 +197,7 @@ static int cmd_run(int argc, char **argv)
 		struct kc_bl_walk_stats st;
 		char path[PATH_MAX];
 		snprintf(path, sizeof path, "%s/baseline", state);
-		int64_t t0 = mono_ms();
+		int64_t t0 = kc_mono_ms();
 		if (kc_baseline_walk(&wo, &b, &st, &err) < 0 ||
 		    kc_baseline_write(&b, path, &err) < 0) {
 			kc_err_print(err, "kctl-shim: warning: baseline", stderr);
@@ -212,7 +206,7 @@ static int cmd_run(int argc, char **argv)
 			fprintf(stderr,
 				"kctl-shim: baseline %s: %zu entries, %" PRIu64
 				" files hashed (%" PRIu64 " bytes) in %" PRId64 " ms\n",
-				path, b.n, st.hashed_files, st.hashed_bytes, mono_ms() - t0);
+				path, b.n, st.hashed_files, st.hashed_bytes, kc_mono_ms() - t0);
 		}
 		if (b.root)
 			kc_baseline_free(&b);
@@ -307,13 +301,13 @@ static int cmd_drift(int argc, char **argv)
 				     .n_skip = old.n_skip,
 				     .prev = &old};
 	struct kc_bl_walk_stats st;
-	int64_t t0 = mono_ms();
+	int64_t t0 = kc_mono_ms();
 	if (kc_baseline_walk(&wo, &cur, &st, &err) < 0) {
 		kc_err_print(err, "kctl-shim drift", stderr);
 		kc_baseline_free(&old);
 		return 2;
 	}
-	int64_t ms = mono_ms() - t0;
+	int64_t ms = kc_mono_ms() - t0;
 	cleanup_json yajl_val counts = read_counts(state);
 	cleanup_jgen yajl_gen g = kc_jgen_new(pretty);
 	yajl_gen_map_open(g);

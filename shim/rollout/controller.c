@@ -20,6 +20,7 @@
 #include "shim/base/json.h"
 #include "shim/base/sha256.h"
 #include "shim/base/state.h"
+#include "shim/base/util.h"
 #include "shim/rollout/resolve.h"
 
 #define HEALTH_PORT_FIRST 20000
@@ -28,13 +29,6 @@
 #define UNDO_READY_TIMEOUT_MS 60000
 
 /* ---- small helpers ---- */
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(int64_t ms)
 {
@@ -286,7 +280,7 @@ static bool probe_once(struct kc_engine *e, struct kc_http *http, const struct k
 static void probe_due(struct kc_engine *e, struct kc_http *http, const struct kc_deploy_probe *p,
 		      struct replica_set *s)
 {
-	int64_t now = now_ms();
+	int64_t now = kc_mono_ms();
 	for (size_t i = 0; i < s->n; i++) {
 		struct replica *r = &s->r[i];
 		if (!r->running || r->ready || now < r->next_probe_ms)
@@ -538,7 +532,7 @@ static int create_replica(struct kc_engine *e, const struct revision_spec *rs,
 	if (kc_engine_container_start(e, id, err) < 0)
 		return kc_err_wrap(err, "starting %s", r->name);
 	r->running = true;
-	r->started_ms = now_ms();
+	r->started_ms = kc_mono_ms();
 	r->next_probe_ms = r->started_ms + (int64_t)m->readiness.initial_delay_s * 1000;
 	event(o, "revision %d: started %s", rs->revision, r->name);
 	return 0;
@@ -594,7 +588,7 @@ static int start_kept(struct run *run, kc_err_t *err)
 	run->kept.n--;
 	r->running = true;
 	r->started_here = true;
-	r->started_ms = now_ms();
+	r->started_ms = kc_mono_ms();
 	r->next_probe_ms = r->started_ms + (int64_t)run->rs.m->readiness.initial_delay_s * 1000;
 	strv_push(&run->res->started, r->name);
 	event(run->o, "revision %d: started kept replica %s", r->revision, r->name);
@@ -603,12 +597,12 @@ static int start_kept(struct run *run, kc_err_t *err)
 
 static int stop_replica(struct run *run, struct replica *r, kc_err_t *err)
 {
-	int64_t t = now_ms();
+	int64_t t = kc_mono_ms();
 	event(run->o, "revision %d: stopping %s", r->revision, r->name);
 	if (kc_engine_container_stop(run->e, r->id, run->rs.m->termination_grace_s, err) < 0)
 		return kc_err_wrap(err, "stopping %s", r->name);
 	r->running = false;
-	run->res->phases.stop_old_ms += now_ms() - t;
+	run->res->phases.stop_old_ms += kc_mono_ms() - t;
 	strv_push(&run->res->stopped, r->name);
 	return 0;
 }
@@ -681,10 +675,10 @@ static int converge(struct run *run, int64_t deadline_ms, kc_err_t *err)
 				if (stop_replica(run, x, err) < 0)
 					return -1;
 			if (first_create >= 0)
-				run->res->phases.ready_ms = now_ms() - first_create;
+				run->res->phases.ready_ms = kc_mono_ms() - first_create;
 			return 0;
 		}
-		if (now_ms() > deadline_ms) {
+		if (kc_mono_ms() > deadline_ms) {
 			if (asprintf(&run->res->reason,
 				     "progress deadline exceeded: %zu of %zu new replicas ready",
 				     fresh_ready, want) < 0)
@@ -693,7 +687,7 @@ static int converge(struct run *run, int64_t deadline_ms, kc_err_t *err)
 		}
 		/* Scale up within the surge. */
 		while (fresh_alive < want && fresh_alive + old_running < want + surge) {
-			int64_t t = now_ms();
+			int64_t t = kc_mono_ms();
 			if (first_create < 0)
 				first_create = t;
 			if (run->kept.n > 0) {
@@ -704,7 +698,7 @@ static int converge(struct run *run, int64_t deadline_ms, kc_err_t *err)
 					return -1;
 				strv_push(&run->res->created, run->fresh.r[run->fresh.n - 1].name);
 			}
-			run->res->phases.create_ms += now_ms() - t;
+			run->res->phases.create_ms += kc_mono_ms() - t;
 			fresh_alive++;
 		}
 		/* Scale down old within the unavailability budget. */
@@ -765,10 +759,10 @@ static void undo_run(struct run *run)
 		return;
 	/* Wait until the restarted replicas answer on their health ports, so the
 	 * command returns with the old revision serving again. */
-	int64_t until = now_ms() + UNDO_READY_TIMEOUT_MS;
+	int64_t until = kc_mono_ms() + UNDO_READY_TIMEOUT_MS;
 	for (size_t i = 0; i < run->old.n; i++) {
 		struct replica *r = &run->old.r[i];
-		while (r->running && r->health_port && now_ms() < until &&
+		while (r->running && r->health_port && kc_mono_ms() < until &&
 		       !tcp_connect_ok(r->health_port, 1))
 			sleep_ms(TICK_MS);
 	}
@@ -884,7 +878,7 @@ int kc_rollout_apply(struct kc_engine *e, const struct kc_deploy_spec *m,
 		     const struct kc_rollout_opts *o, struct kc_rollout_result *res, kc_err_t *err)
 {
 	memset(res, 0, sizeof *res);
-	int64_t t0 = now_ms();
+	int64_t t0 = kc_mono_ms();
 	res->phases = (struct kc_rollout_phases){-1, -1, -1, -1, -1, -1};
 	res->phases.create_ms = 0;
 	res->phases.stop_old_ms = 0;
@@ -895,10 +889,10 @@ int kc_rollout_apply(struct kc_engine *e, const struct kc_deploy_spec *m,
 	 * is touched: the image must resolve to a digest. */
 	cleanup_free char *pinned = NULL;
 	cleanup_free char *digest = NULL;
-	int64_t t = now_ms();
+	int64_t t = kc_mono_ms();
 	if (kc_rollout_resolve(e, ref, o->log, &pinned, &digest, err) < 0)
 		return -1;
-	res->phases.resolve_ms = now_ms() - t;
+	res->phases.resolve_ms = kc_mono_ms() - t;
 	res->image = strdup(pinned);
 	res->digest = strdup(digest);
 
@@ -936,7 +930,7 @@ int kc_rollout_apply(struct kc_engine *e, const struct kc_deploy_spec *m,
 	res->changed = changed;
 	res->plan = plan_text(&run, &view, active, changed);
 	if (o->dry_run || !changed) {
-		res->phases.total_ms = now_ms() - t0;
+		res->phases.total_ms = kc_mono_ms() - t0;
 		return 0;
 	}
 
@@ -944,7 +938,7 @@ int kc_rollout_apply(struct kc_engine *e, const struct kc_deploy_spec *m,
 	if (kc_state_lock(m->name, &lock, err) < 0)
 		return kc_err_wrap(err, "rollout of %s", m->name);
 	/* The image must be on the engine before old replicas are touched. */
-	t = now_ms();
+	t = kc_mono_ms();
 	struct kc_engine_image img = {0};
 	kc_err_t ierr = NULL;
 	if (kc_engine_image_inspect(e, pinned, &img, &ierr) < 0) {
@@ -956,7 +950,7 @@ int kc_rollout_apply(struct kc_engine *e, const struct kc_deploy_spec *m,
 		}
 	}
 	kc_engine_image_free(&img);
-	res->phases.pull_ms = now_ms() - t;
+	res->phases.pull_ms = kc_mono_ms() - t;
 
 	struct kc_http_config hc = {.base_url = "http://127.0.0.1", .max_retries = -1,
 				    .connect_timeout_ms = 1000, .log = o->log};
@@ -967,14 +961,14 @@ int kc_rollout_apply(struct kc_engine *e, const struct kc_deploy_spec *m,
 	event(o, "rolling %s to revision %d (%s, %s)", m->name, run.rs.revision,
 	      kc_strategy_name(m->strategy), pinned);
 	int64_t timeout = o->timeout_ms > 0 ? o->timeout_ms : (int64_t)m->progress_deadline_s * 1000;
-	int rc = converge(&run, now_ms() + timeout, err);
+	int rc = converge(&run, kc_mono_ms() + timeout, err);
 	if (rc != 0) {
 		if (rc < 0)
 			res->reason = kc_err_string(*err);
 		undo_run(&run);
 		res->undone = true;
 		res->revision = active;
-		res->phases.total_ms = now_ms() - t0;
+		res->phases.total_ms = kc_mono_ms() - t0;
 		kc_state_unlock(lock);
 		if (rc < 0)
 			return kc_err_wrap(err, "rollout of %s failed and was undone", m->name);
@@ -985,7 +979,7 @@ int kc_rollout_apply(struct kc_engine *e, const struct kc_deploy_spec *m,
 	}
 	prune_history(&run, run.rs.revision, m->revision_history_limit);
 	kc_state_unlock(lock);
-	res->phases.total_ms = now_ms() - t0;
+	res->phases.total_ms = kc_mono_ms() - t0;
 	event(o, "%s: revision %d ready with %d replicas", m->name, run.rs.revision, m->replicas);
 	return 0;
 }

@@ -34,7 +34,7 @@ for f in "$src"/manifests/*.yaml; do
 	"$y2j" "$f" | sed "s|^|$(basename "$f")\t|" >>"$out" || { echo "FAIL: $f does not parse"; exit 1; }
 done
 "$py" - "$out" <<'PY'
-import json, re, sys
+import json, re, sys, urllib.parse
 docs = []
 for line in open(sys.argv[1]):
     name, js = line.rstrip("\n").split("\t", 1)
@@ -82,10 +82,12 @@ for f, d in docs:
             for g in r["apiGroups"]:
                 for res in r["resources"]:
                     got[(g, res)] = set(r["verbs"])
-        want = {("apps", "deployments"): {"get", "list", "watch", "patch", "create", "update"},
+        want = {("apps", "deployments"): {"get", "list", "watch", "patch", "create", "update",
+                                          "delete"},
                 ("apps", "replicasets"): {"get", "list"},
                 ("", "pods"): {"get", "list", "patch"},
-                ("", "pods/exec"): {"create", "get"}}
+                ("", "pods/exec"): {"create", "get"},
+                ("metrics.k8s.io", "pods"): {"list"}}
         need(got == want, f"{f}: Role grants {got}, kctl needs {want}")
     elif kind == "RoleBinding":
         rr = d["roleRef"]
@@ -96,6 +98,18 @@ for f, d in docs:
     elif kind == "Job":
         need(spec.get("backoffLimit") == 0, f"{f}: Job backoffLimit")
         podspec_ok(f, spec["template"]["spec"], "Job")
+        args = spec["template"]["spec"]["containers"][0].get("args", [])
+        if args[:1] == ["compare"]:
+            # The probe asks a Service defined here, on a port it serves; the report
+            # goes to the writable /tmp (the root is read-only).
+            def arg(name):
+                return args[args.index(name) + 1] if name in args[:-1] else None
+            u = urllib.parse.urlsplit(arg("--probe-url") or "")
+            svc = by.get(("Service", u.hostname))
+            port = u.port or (443 if u.scheme == "https" else 80)
+            need(svc is not None and any(p.get("port") == port for p in svc["spec"]["ports"]),
+                 f"{f}: --probe-url {arg('--probe-url')} is no Service port defined here")
+            need((arg("--out") or "").startswith("/tmp/"), f"{f}: compare --out must be on /tmp")
     elif kind == "CronJob":
         need(len(spec["schedule"].split()) == 5, f"{f}: schedule")
         js = spec["jobTemplate"]["spec"]

@@ -6,10 +6,15 @@
 #    failed, the two others ok, one patch id; each pod's io.kctl.patch annotation agrees
 #    with its journal line (patch id, op, digest, outcome, time);
 #  - without --continue-on-error the first failure stops the rest (skipped, not journaled);
-#  - --copy of a small file arrives with its content in every pod, journaled and annotated.
-# Needs DOCKER_HOST (hack/engine up).
+#  - --copy of a small file arrives with its content in every pod, journaled and annotated;
+#  - --to-image: a 3-pod Deployment of kctl-demo:v1 moved to v2 in place (files, modes,
+#    deletions as v2 has them), SIGHUP instead of a restart (the app answers 2, no pod
+#    restarted), journal and annotations say to-image with v2's digest, drift --target v2
+#    finds nothing; a missing tag fails and --restart is refused (2) with pods untouched.
+# Needs DOCKER_HOST (hack/engine up) and the registry on 127.0.0.1:5000.
 set -euo pipefail
 [ -n "${DOCKER_HOST:-}" ] || { echo "DOCKER_HOST not set: skipping"; exit 77; }
+curl -sf http://127.0.0.1:5000/v2/ >/dev/null || { echo "no registry on 127.0.0.1:5000: skipping"; exit 77; }
 kctl=$1
 source "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/kctl-kube-patch.XXXXXX)
@@ -114,4 +119,131 @@ check copy "${pods[*]}" "" 8 || fail "copy: journal/annotations"
 rc=0
 KCTL_ENGINE= "$kctl" patch deployment/kp --exec true >/dev/null 2>&1 || rc=$?
 [ "$rc" -eq 2 ] || fail "deployment/NAME without --engine kube exited $rc, want 2"
+# --to-image: a 3-pod Deployment of the demo app at v1 moved to v2 in place (the v1 -> v2
+# file difference from registry indexes), then SIGHUP so the app re-reads its files; no
+# pod is restarted. The demo images are shared: built when missing, never removed here.
+demo=127.0.0.1:5000/kctl-demo
+tags() { curl -sf http://127.0.0.1:5000/v2/kctl-demo/tags/list || true; }
+if ! tags | grep -q '"v1"' || ! tags | grep -q '"v2"'; then
+	"$(dirname "$0")/../../hack/images" ${KCTL_BUILD_DIR:+--build-dir "$KCTL_BUILD_DIR"} \
+		>/dev/null || fail "hack/images"
+fi
+d2=$(curl -sfI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+	"http://127.0.0.1:5000/v2/kctl-demo/manifests/v2" |
+	tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
+[ -n "$d2" ] || fail "no registry digest for $demo:v2"
+api "$work/f" POST /apis/apps/v1/namespaces/default/deployments \
+	"$(deployment_json kpi "$demo:v1" 3 | sed 's#/etc/kctl-version#/app/VERSION#')" >/dev/null
+read -r -a ipods <<<"$(wait_ready "$work/f" kpi 3)"
+[ "${#ipods[@]}" -eq 3 ] || fail "expected 3 kpi pods, got ${ipods[*]}"
+pod_exec() { local p=$1; shift; docker exec "kctl-fake-default-$p" "$@"; }
+# The app's answer over the pod's own loopback (pods have no other network).
+app_version() {
+	pod_exec "$1" sh -c 'printf "GET /version HTTP/1.0\r\n\r\n" | busybox nc 127.0.0.1 8080 | tail -n 1'
+}
+started() { docker inspect --format '{{.Id}} {{.State.StartedAt}}' "kctl-fake-default-$1"; }
+for p in "${ipods[@]}"; do
+	[ "$(app_version "$p")" = 1 ] || fail "pod $p: the app does not answer version 1 before"
+	started "$p" >"$work/started-$p"
+done
+# v1 content the patch must change: used below to prove the pods were untouched.
+v1_state() { pod_exec "$1" sh -c 'cat /app/VERSION; ls /app/static; stat -c %a /app/bin/hook.sh'; }
+v1_state "${ipods[0]}" >"$work/v1-state"
+untouched() { # untouched WHAT: every pod still has v1's files, no journal line, no annotation
+	for p in "${ipods[@]}"; do
+		v1_state "$p" | cmp -s - "$work/v1-state" || fail "$1: pod $p was touched"
+		api "$work/f" GET "/api/v1/namespaces/default/pods/$p" |
+			"$py" -c 'import json,sys; a=json.load(sys.stdin)["metadata"].get("annotations") or {}
+assert "io.kctl.patch" not in a, a' || fail "$1: pod $p annotated"
+	done
+	[ ! -s "$work/state/journal/kpi.jsonl" ] || fail "$1: journal written"
+}
+
+# A target that does not resolve fails before any pod is touched.
+rc=0
+"$kctl" patch deployment/kpi --engine kube --to-image "$demo:no-such-tag-$$" >"$work/miss" 2>&1 ||
+	rc=$?
+cat "$work/miss"
+[ "$rc" -eq 1 ] || fail "--to-image of a missing tag exited $rc, want 1"
+grep -q "no-such-tag-$$" "$work/miss" || fail "the error does not name the missing tag"
+untouched "missing tag"
+# --restart would lose the edit (the kubelet starts a fresh container): a usage error.
+rc=0
+"$kctl" patch deployment/kpi --engine kube --to-image "$demo:v2" --restart >"$work/rst" 2>&1 ||
+	rc=$?
+cat "$work/rst"
+[ "$rc" -eq 2 ] || fail "--restart on Kubernetes exited $rc, want 2"
+grep -q "kubelet" "$work/rst" || fail "--restart refusal does not say why"
+untouched "--restart"
+
+"$kctl" patch deployment/kpi --engine kube --to-image "$demo:v2" --parallel 2 -o json \
+	>"$work/ti.json" || fail "--to-image patch failed: $(cat "$work/ti.json")"
+cat "$work/ti.json"
+"$py" - "$work/ti.json" "$d2" "${ipods[@]}" <<'PY' || fail "--to-image -o json"
+import json, sys
+d = json.load(open(sys.argv[1])); d2 = sys.argv[2]; pods = sys.argv[3:]
+assert d["op"] == "to-image" and d["outcome"] == "ok" and d["ok"] == 3, d
+assert d["digest"] == d2, (d["digest"], d2)
+assert sorted(p["name"] for p in d["pods"]) == sorted(pods), d["pods"]
+for p in d["pods"]:
+    # v2: VERSION, app.conf changed, hook.sh mode; new-in-v2.txt added; old.txt deleted.
+    assert p["added"] == 1 and p["changed"] == 3 and p["deleted"] == 1, p
+    assert p["journaled"] and p["annotated"], p
+    assert "signalled SIGHUP" in p["applied"], p
+PY
+for p in "${ipods[@]}"; do
+	[ "$(pod_exec "$p" cat /app/VERSION)" = 2 ] || fail "pod $p: /app/VERSION is not 2"
+	pod_exec "$p" test ! -e /app/static/old.txt || fail "pod $p: old.txt not deleted"
+	[ "$(pod_exec "$p" cat /app/static/new-in-v2.txt)" = "added in v2" ] ||
+		fail "pod $p: new-in-v2.txt missing"
+	pod_exec "$p" grep -qx 'feature_x=on' /app/config/app.conf || fail "pod $p: app.conf not v2"
+	[ "$(pod_exec "$p" stat -c %a /app/bin/hook.sh)" = 755 ] || fail "pod $p: hook.sh mode"
+	[ "$(pod_exec "$p" readlink /app/config/current.conf)" = app.conf ] ||
+		fail "pod $p: symlink damaged"
+	[ "$(app_version "$p")" = 2 ] || fail "pod $p: the app does not answer version 2 (SIGHUP)"
+	started "$p" | cmp -s - "$work/started-$p" || fail "pod $p was restarted"
+	api "$work/f" GET "/api/v1/namespaces/default/pods/$p" >"$work/ipod-$p.json"
+done
+"$py" - "$work" "$d2" "$demo:v2" "${ipods[@]}" <<'PY' || fail "--to-image journal/annotations"
+import json, sys
+work, d2, ref = sys.argv[1:4]; pods = sys.argv[4:]
+lines = [json.loads(l) for l in open(work + "/state/journal/kpi.jsonl")]
+ti = {e["replica_id"]: e for e in lines if e["op"] == "to-image"}
+sig = {e["replica_id"]: e for e in lines if e["op"] == "signal"}
+assert len(lines) == 6 and sorted(ti) == sorted(pods) == sorted(sig), lines
+assert len({e["patch_id"] for e in lines}) == 1, lines
+for p in pods:
+    e = ti[p]
+    assert e["outcome"] == "ok" and e["digest"] == d2, e
+    assert e["detail"].startswith(d2 + " " + ref + ":"), e
+    assert sig[p]["outcome"] == "ok" and sig[p]["detail"] == "SIGHUP", sig[p]
+    a = json.loads(json.load(open("%s/ipod-%s.json" % (work, p)))["metadata"]["annotations"]["io.kctl.patch"])
+    want = {"patchId": e["patch_id"], "op": "to-image", "digest": d2, "outcome": "ok",
+            "time": e["time"], "signal": "SIGHUP", "signalOutcome": "ok"}
+    assert a == want, (a, want)
+print("to-image: journal and annotations agree on", d2)
+PY
+# The pods' files now match v2's index: drift --target v2 finds no difference with the
+# target (against their own v1 image they have drifted, so the exit status is 3).
+rc=0
+"$kctl" drift deployment/kpi --engine kube --target "$demo:v2" -o json >"$work/drift.json" \
+	2>"$work/drift.err" || rc=$?
+[ "$rc" -eq 3 ] || fail "drift --target v2 exited $rc, want 3: $(cat "$work/drift.json" "$work/drift.err")"
+"$py" - "$work/drift.json" "$d2" <<'PY' || fail "drift --target v2 after the patch"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["target"] == sys.argv[2] and d["replicaCount"] == 3, d
+for r in d["replicas"]:
+    assert r["targetDiff"] == [], (r["name"], r["targetDiff"])
+    assert sorted((f["kind"], f["path"]) for f in r["files"] if f["kind"] in "ACD") == [
+        ("A", "/app/static/new-in-v2.txt"), ("C", "/app/VERSION"),
+        ("C", "/app/config/app.conf"), ("D", "/app/static/old.txt")], r["files"]
+print("drift --target v2: no difference with the target in", len(d["replicas"]), "pods")
+PY
+# Again: the journal says the pods are at v2 already; nothing is applied or signalled.
+"$kctl" patch deployment/kpi --engine kube --to-image "$demo:v2" >"$work/again" ||
+	fail "second --to-image failed: $(cat "$work/again")"
+grep -q "nothing to apply" "$work/again" || fail "second --to-image: $(cat "$work/again")"
+[ "$(grep -c '"op":"signal"' "$work/state/journal/kpi.jsonl")" -eq 3 ] ||
+	fail "second --to-image signalled again"
 echo "kube-patch: ok"

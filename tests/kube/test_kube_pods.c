@@ -2,7 +2,8 @@
  * Deployment's 3 pods; a command on all of them with one failing (partial result,
  * per-pod outcome); annotations recording each pod's outcome agree with it; a file
  * copied into every pod as a tar stream into `tar -x` (v5 stdin close); exec with
- * at most 2 in flight. Run by pods.sh with KUBECONFIG pointing at the fake. */
+ * at most 2 in flight; 12 execs 3 at a time, bounded as the fake counts them. Run by
+ * pods.sh with KUBECONFIG pointing at the fake. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,6 +115,49 @@ static void test_copy_tar(void **state)
 	kc_kube_pods_free(pods, n);
 }
 
+static int64_t exec_peak(bool reset)
+{
+	cleanup_err kc_err_t err = NULL;
+	cleanup_json yajl_val st = NULL;
+	assert_int_equal(kc_kube_request(kube, "GET",
+					 reset ? "/fakez/stats?reset_exec_peak=1" : "/fakez/stats",
+					 NULL, NULL, &st, &err),
+			 0);
+	int64_t v = -1;
+	assert_int_equal(kc_json_get_int(st, "/exec_peak", &v, &err), 0);
+	return v;
+}
+
+/* 12 execs over the 3 pods, 3 at a time (one thread, curl multi): the fake never
+ * sees more than 3 exec connections open, and every outcome is right. */
+static void test_exec_each_bounded(void **state)
+{
+	(void)state;
+	cleanup_err kc_err_t err = NULL;
+	struct kc_kube_pod *pods = NULL;
+	size_t n = 0;
+	assert_int_equal(kc_kube_deployment_pods(kube, "pods", &pods, &n, &err), 0);
+	assert_int_equal(n, 3);
+	enum { M = 12 };
+	struct kc_kube_exec_each each[M];
+	for (size_t i = 0; i < M; i++)
+		each[i] = (struct kc_kube_exec_each){.pod = pods[i % n].name};
+	const char *cmd[] = {"sh", "-c", "sleep 0.3; echo ran; echo note >&2", NULL};
+	exec_peak(true);
+	assert_int_equal(kc_kube_exec_each(kube, each, M, cmd, NULL, 0, 3, 0, &err), M);
+	for (size_t i = 0; i < M; i++) {
+		assert_true(each[i].ran);
+		assert_null(each[i].error);
+		assert_int_equal(each[i].exit_code, 0);
+		assert_string_equal(each[i].out, "ran\n");
+		assert_string_equal(each[i].err_out, "note\n");
+	}
+	kc_kube_exec_each_free(each, M);
+	int64_t peak = exec_peak(false);
+	assert_true(peak >= 2 && peak <= 3);
+	kc_kube_pods_free(pods, n);
+}
+
 int main(void)
 {
 	kc_err_t err = NULL;
@@ -125,6 +169,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_patch_partial),
 	    cmocka_unit_test(test_copy_tar),
+	    cmocka_unit_test(test_exec_each_bounded),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	kc_kube_free(kube);

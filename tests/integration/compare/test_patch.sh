@@ -167,6 +167,21 @@ for _ in $(seq 1 30); do
 done
 [ "$seven" = 30 ] && ok "--copy + SIGHUP: Version 7 everywhere" || fail "--copy + SIGHUP: $seven/30 answers say Version 7"
 
+echo "== --signal none: neither restart nor signal"
+started() { docker ps --filter "label=io.kctl.app=$app" -q | sort | xargs docker inspect -f '{{.Id}} {{.State.StartedAt}}'; }
+before=$(started)
+"$kctl" patch "$app" --to-image "$reg:v3" --signal none --parallel 3 >"$tmp/out" 2>&1 ||
+	{ cat "$tmp/out"; fail "patch --to-image --signal none"; }
+sleep 0.5
+seven=0
+for _ in $(seq 1 10); do
+	curl -s --max-time 2 "http://127.0.0.1:$port/" | grep -q "Version 7" && seven=$((seven + 1))
+done
+files=$(docker ps --filter "label=io.kctl.app=$app" -q | xargs -I{} docker exec {} cat /app/VERSION | sort -u)
+[ "$seven" = 10 ] && [ "$files" = 3 ] && [ "$(started)" = "$before" ] &&
+	ok "--to-image --signal none: files say 3, the apps still answer 7, no restart" ||
+	fail "--signal none: $seven/10 answers say 7, files '$files', restarted: $([ "$(started)" = "$before" ] && echo no || echo yes)"
+
 echo "== immutable replicas: refused by patch, drift-free after v1 -> v2"
 "$kctl" rollout -f "$tmp/imm.yaml" --image "$reg:v1" --timeout 60s >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "immutable v1"; }
 "$kctl" patch "$imm" --exec true >"$tmp/out" 2>&1

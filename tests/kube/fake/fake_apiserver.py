@@ -44,6 +44,7 @@ MAX_BODY = 8 << 20
 MAX_WS_FRAME = 16 << 20
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s rand.SafeEncodeString
 HISTORY = 5000  # watch events kept for resourceVersion resumption
+METRICS_GV = "metrics.k8s.io/v1beta1"
 
 
 def now_iso():
@@ -475,6 +476,29 @@ class Docker:
     def name(self, ns, pod):
         return "kctl-fake-%s-%s" % (ns, pod)
 
+    def pullable_id(self, image_id, spec_image):
+        """status.containerStatuses[].imageID as the kubelet (dockershim) reports it:
+        docker-pullable://REPO@DIGEST from the running image's RepoDigests (here the
+        spec's repository first, as containerd picks it), else docker://IMAGE-ID.
+        Cached a few seconds: refresh_pods asks for every pod several times a second."""
+        cache = self.__dict__.setdefault("pullable_cache", {})
+        hit = cache.get(image_id)
+        if not hit or time.time() - hit[0] > 5:
+            p = subprocess.run(["docker", "image", "inspect", "--format",
+                                "{{json .RepoDigests}}", image_id],
+                               capture_output=True, text=True, timeout=60)
+            try:
+                digests = (json.loads(p.stdout) or []) if p.returncode == 0 else []
+            except ValueError:
+                digests = []
+            hit = cache[image_id] = (time.time(), digests)
+        repo = spec_image.split("@")[0]
+        if ":" in repo.rsplit("/", 1)[-1]:
+            repo = repo.rsplit(":", 1)[0]
+        for d in sorted(hit[1], key=lambda d: d.split("@")[0] != repo):
+            return "docker-pullable://" + d
+        return "docker://" + image_id
+
     def run(self, ns, pod, container):
         cmd = ["docker", "run", "-d", "--network", "none", "--name", self.name(ns, pod),
                "--label", "io.kctl.fake=" + self.server_id, "--label",
@@ -517,6 +541,34 @@ class Docker:
             f = line.split()
             if len(f) == 5:
                 out[f[0].lstrip("/")] = (f[1] == "true", int(f[2]), f[3], f[4])
+        return out
+
+    def stats(self, names):
+        """name -> (CPU nanocores, memory bytes, time) of the running ones, from one
+        `docker stats --no-stream` (CPU over about a second, 100% = one core)."""
+        p = subprocess.run(["docker", "ps", "--filter", "label=io.kctl.fake=" + self.server_id,
+                            "--format", "{{.Names}}"], capture_output=True, text=True,
+                           timeout=60)
+        running = [n for n in names if n in set(p.stdout.split())]
+        if not running:
+            return {}
+        p = subprocess.run(["docker", "stats", "--no-stream", "--format",
+                            "{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}"] + running,
+                           capture_output=True, text=True, timeout=60)
+        out, t = {}, now_iso()
+        units = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+                 "kB": 1000, "KB": 1000, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12}
+        for line in p.stdout.splitlines():
+            f = line.split("\t")
+            um = re.match(r"^\s*([0-9.]+)\s*([A-Za-z]+)", f[2]) if len(f) == 3 else None
+            if not um or not f[1].strip().endswith("%") or um.group(2) not in units:
+                continue  # "--" while a container starts or stops
+            try:
+                cpu = float(f[1].strip()[:-1])
+                mem = float(um.group(1)) * units[um.group(2)]
+            except ValueError:
+                continue
+            out[f[0]] = (int(cpu / 100 * 1e9), int(mem), t)
         return out
 
     def probe(self, ns, pod, command, timeout):
@@ -638,7 +690,7 @@ class Controller(threading.Thread):
             if s and s[0]:
                 ready = self.ready(pod, c)
                 ncs["ready"] = ready
-                ncs["imageID"] = "docker-pullable://" + s[3]
+                ncs["imageID"] = self.docker.pullable_id(s[3], c["image"])
             else:
                 ready = False
                 ncs["ready"] = False
@@ -1327,6 +1379,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             user = self.authenticate()
             if path == "/fakez/stats":
+                if "reset_exec_peak" in q:  # peak of open exec connections, from now on
+                    with app.exec_lock:
+                        app.stats["exec_peak"] = 0
                 return self.send_json(200, app.stats)
             if path == "/version":
                 return self.send_json(200, app.version)
@@ -1341,8 +1396,14 @@ class Handler(BaseHTTPRequestHandler):
                                      if app.advertise_unserved else []):
                     gv = {"groupVersion": g + "/v1", "version": "v1"}
                     groups.append({"name": g, "versions": [gv], "preferredVersion": gv})
+                if app.serve_metrics:
+                    gv = {"groupVersion": METRICS_GV, "version": "v1beta1"}
+                    groups.append({"name": "metrics.k8s.io", "versions": [gv],
+                                   "preferredVersion": gv})
                 return self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1",
                                             "groups": groups})
+            if app.serve_metrics and path.startswith("/apis/metrics.k8s.io"):
+                return self.metrics(user, path, q)
             if path == "/api/v1":
                 return self.send_json(200, resource_list(
                     "v1", DISCOVERY_V1 + (UNSERVED["v1"] if app.advertise_unserved else [])))
@@ -1412,7 +1473,7 @@ class Handler(BaseHTTPRequestHandler):
             if method == "PATCH" and name:
                 return self.patch(resource, ns, name, sub, q)
             if method == "DELETE" and name:
-                return self.delete(resource, ns, name)
+                return self.delete(resource, ns, name, q)
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method "
                            "on the requested resource")
         except ApiError as e:
@@ -1613,6 +1674,20 @@ class Handler(BaseHTTPRequestHandler):
         if resource != "namespaces":
             validate(resource, obj)
             defaults(resource, obj)
+        if self.dry_run() and sub is None:
+            # dryRun=All: validated and defaulted, answered, not stored (no new
+            # resourceVersion or generation).
+            cur = app.store.get(resource, self.ns_of(resource, ns), name)
+            if cur is None:
+                raise not_found(resource, name)
+            if rv and rv != cur["metadata"]["resourceVersion"]:
+                raise ApiError(409, "Conflict", "the object has been modified")
+            for f in ("uid", "creationTimestamp", "resourceVersion", "generation"):
+                if f in cur["metadata"]:
+                    obj["metadata"][f] = cur["metadata"][f]
+            if "status" in cur:
+                obj["status"] = cur["status"]
+            return self.send_json(200, obj)
         o = app.store.update(resource, obj, check_rv=rv, status_only=(sub == "status"))
         app.controller.kick.set()
         self.send_json(200, o)
@@ -1655,6 +1730,13 @@ class Handler(BaseHTTPRequestHandler):
                                "latest version and try again" % (resource, name))
             new.setdefault("metadata", {})["resourceVersion"] = cur["metadata"]["resourceVersion"]
             new["metadata"]["name"] = name
+            # As the real server (rest.ValidNamespace): an emptied namespace is the
+            # request's, another one is refused.
+            if nsk and new["metadata"].get("namespace", "") in ("", nsk):
+                new["metadata"]["namespace"] = nsk
+            elif nsk:
+                raise ApiError(400, "BadRequest", "the namespace of the provided object does "
+                               "not match the namespace sent on the request")
             if resource not in ("namespaces",) and sub != "status":
                 validate(resource, new)
                 defaults(resource, new)
@@ -1671,8 +1753,28 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, scale_of(o) if sub == "scale" else o)
         raise ApiError(409, "Conflict", "too many concurrent updates")
 
-    def delete(self, resource, ns, name):
+    def delete(self, resource, ns, name, q=None):
         app = self.server.app
+        # DeleteOptions come in the body (kubectl) or as query parameters; the body must
+        # be read either way or it would be taken for the connection's next request.
+        opts = self.json_body()
+        opts = opts if isinstance(opts, dict) else {}
+        policy = (q or {}).get("propagationPolicy", [opts.get("propagationPolicy")])[0]
+        if policy not in (None, "Background", "Foreground", "Orphan"):
+            raise ApiError(422, "Invalid", "propagationPolicy: Unsupported value: %r: "
+                           'supported values: "Foreground", "Background", "Orphan"' % policy)
+        if policy == "Orphan" and resource in ("deployments", "replicasets"):
+            # Dependents stay, without their owner (the garbage collector skips them).
+            cur = app.store.get(resource, ns, name)
+            child = "replicasets" if resource == "deployments" else "pods"
+            for o in app.store.list(child, ns) if cur else []:
+                refs = o["metadata"].get("ownerReferences", [])
+                if any(r.get("uid") == cur["metadata"]["uid"] for r in refs):
+                    o["metadata"]["ownerReferences"] = [
+                        r for r in refs if r.get("uid") != cur["metadata"]["uid"]]
+                    app.store.update(child, o, bump_generation=False)
+        # Background and Foreground: the controller's garbage collection removes the
+        # ReplicaSets, then their pods (and the pods' containers).
         if resource == "pods":
             o = app.store.get("pods", ns, name)
             if not o:
@@ -1682,6 +1784,53 @@ class Handler(BaseHTTPRequestHandler):
             o = app.store.delete(resource, self.ns_of(resource, ns), name)
         app.controller.kick.set()
         self.send_json(200, o)
+
+    # -- metrics.k8s.io/v1beta1, as metrics-server serves it, from `docker stats`
+    def metrics(self, user, path, q):
+        app = self.server.app
+        if path == "/apis/metrics.k8s.io":
+            gv = {"groupVersion": METRICS_GV, "version": "v1beta1"}
+            return self.send_json(200, {"kind": "APIGroup", "apiVersion": "v1",
+                                        "name": "metrics.k8s.io", "versions": [gv],
+                                        "preferredVersion": gv})
+        if path == "/apis/" + METRICS_GV:
+            return self.send_json(200, {
+                "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": METRICS_GV,
+                "resources": [{"name": "pods", "singularName": "", "namespaced": True,
+                               "kind": "PodMetrics", "verbs": ["get", "list"]}]})
+        m = re.match(r"^/apis/metrics\.k8s\.io/v1beta1(?:/namespaces/([^/]+))?/pods"
+                     r"(?:/([^/]+))?$", path)
+        if not m or self.command != "GET":
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        ns, name = m.groups()
+        self.authorize(user, "get" if name else "list", "pods.metrics.k8s.io", ns)
+        app.stats["requests"] += 1
+        pods = [p for p in self.filtered("pods", ns, q)
+                if name is None or p["metadata"]["name"] == name]
+        usage = app.docker.stats([app.docker.name(p["metadata"]["namespace"],
+                                                  p["metadata"]["name"]) for p in pods])
+        items = []
+        for p in pods:
+            md = p["metadata"]
+            u = usage.get(app.docker.name(md["namespace"], md["name"]))
+            if u is None:  # not running (yet): metrics-server has nothing for it either
+                continue
+            items.append({"kind": "PodMetrics", "apiVersion": METRICS_GV,
+                          "metadata": {"name": md["name"], "namespace": md["namespace"],
+                                       "creationTimestamp": now_iso(),
+                                       "labels": md.get("labels", {})},
+                          "timestamp": u[2], "window": "1s",
+                          "containers": [{"name": p["spec"]["containers"][0]["name"],
+                                          "usage": {"cpu": "%dn" % u[0],
+                                                    "memory": "%dKi" % (u[1] // 1024)}}]})
+        if name is not None:
+            if not items:
+                raise ApiError(404, "NotFound", 'podmetrics.metrics.k8s.io "%s" not found'
+                               % name, {"name": name, "group": "metrics.k8s.io",
+                                        "kind": "pods"})
+            return self.send_json(200, items[0])
+        self.send_json(200, {"kind": "PodMetricsList", "apiVersion": METRICS_GV,
+                             "metadata": {}, "items": items})
 
     # -- exec over WebSocket
     def exec_pod(self, ns, name, q):
@@ -1723,6 +1872,7 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(None)  # an exec may be quiet for long
         app.stats["execs"] += 1
         app.stats["exec_protocols"][chosen] = app.stats["exec_protocols"].get(chosen, 0) + 1
+        app.exec_opened(self.client_address[1])
         ws = WsConn(self.rfile, self.wfile, app.ws_chaos, app.stats)
         proc = subprocess.Popen(["docker", "exec"] + (["-i"] if want_stdin else []) +
                                 [app.docker.name(ns, name)] + cmd,
@@ -1792,6 +1942,7 @@ class Handler(BaseHTTPRequestHandler):
             rt.join(2)
         except OSError:
             pass
+        app.exec_done(self.client_address[1])
 
 
 def scale_of(o):
@@ -1882,10 +2033,14 @@ class App:
         self.exec_protocols = [p.strip() for p in args.exec_protocols.split(",")]
         self.ws_chaos = args.ws_chaos
         self.advertise_unserved = args.advertise_unserved
+        self.serve_metrics = not args.no_metrics
         self.bookmark_interval = args.bookmark_interval
         self.extra_namespaces = {"default", "kube-system", "kube-public"}
         self.stats = {"requests": 0, "execs": 0, "exec_protocols": {}, "pings_sent": 0,
-                      "pongs_received": 0, "stdin_closes": 0, "watches": 0, "unauthorized": 0}
+                      "pongs_received": 0, "stdin_closes": 0, "watches": 0, "unauthorized": 0,
+                      "exec_peak": 0}
+        self.exec_lock = threading.Lock()
+        self.exec_peers = set()  # client ports of exec connections
         minor = args.version.split(".")[1]
         self.version = {"major": "1", "minor": minor, "gitVersion": "v" + args.version,
                         "gitCommit": "0000000000000000000000000000000000000000",
@@ -1895,6 +2050,24 @@ class App:
 
     def log(self, msg):
         self.logf.write("%s %s\n" % (now_iso(), msg))
+
+    def exec_opened(self, peer_port):
+        """stats exec_peak: at each exec upgrade, how many exec connections the kernel
+        still has ESTABLISHED (a client's close moves its socket out of that state at
+        once, whenever this server's threads get to read it)."""
+        with self.exec_lock:
+            self.exec_peers.add(peer_port)
+            n = 0
+            with open("/proc/net/tcp") as f:
+                for line in f.readlines()[1:]:
+                    fl = line.split()
+                    lport, rport = int(fl[1].split(":")[1], 16), int(fl[2].split(":")[1], 16)
+                    n += fl[3] == "01" and lport == self.port and rport in self.exec_peers
+            self.stats["exec_peak"] = max(self.stats["exec_peak"], n)
+
+    def exec_done(self, peer_port):
+        with self.exec_lock:
+            self.exec_peers.discard(peer_port)
 
     def namespaces(self):
         names = set(self.extra_namespaces)
@@ -1952,6 +2125,8 @@ def main():
     ap.add_argument("--bookmark-interval", type=float, default=1.0)
     ap.add_argument("--version", default="1.30.0")
     ap.add_argument("--id")
+    ap.add_argument("--no-metrics", action="store_true",
+                    help="do not serve metrics.k8s.io (a cluster without metrics-server)")
     ap.add_argument("--advertise-unserved", action="store_true",
                     help="list Services, ServiceAccounts, ConfigMaps, Jobs, CronJobs, Roles "
                     "and RoleBindings in discovery (not served) for kubectl dry runs")
