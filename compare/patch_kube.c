@@ -213,7 +213,8 @@ static int plan_copy(struct run *r, kc_err_t *err)
 }
 
 /* Where a pod's files come from: the journal's last --to-image of the pod (its detail
- * is "DIGEST REF: ..."), else the image the kubelet reports. imageID is either
+ * is "DIGEST REF: ..."), else its io.kctl.files-from annotation, else the image the
+ * kubelet reports. imageID is either
  * "[scheme://]repo@sha256:..." (a registry digest) or "[docker://]sha256:..." (the
  * runtime's image id, which is the config digest): the latter is accepted when the
  * pod's spec image resolves to a manifest with that config, and pinned to it. */
@@ -242,6 +243,14 @@ static int pod_source(struct run *r, const struct kc_kube_pod *pod,
 		} else {
 			*image = strdup(pod->image ? pod->image : "");
 		}
+		return *image ? 0 : kc_err_sys(err, ENOMEM, "patch");
+	}
+	/* No journal here (another machine, a Job): the pod says where its files are from. */
+	const char *from = kc_kube_pod_annotation(pod, KC_PATCH_KUBE_FILES_FROM);
+	const char *fat = from ? strrchr(from, '@') : NULL;
+	if (fat && fat > from && kc_digest_valid(fat + 1)) {
+		snprintf(digest, KC_DIGEST_LEN + 1, "%s", fat + 1);
+		*image = strndup(from, (size_t)(fat - from));
 		return *image ? 0 : kc_err_sys(err, ENOMEM, "patch");
 	}
 	if (!pod->image_id)
@@ -502,6 +511,23 @@ static void append(char **s, const char *more)
 	}
 }
 
+/* After a --to-image: the pod's files now come from the target (read back by pod_source
+ * where no journal is at hand). A failure is noted on the pod; returns -1 then. */
+static int set_files_from(const struct run *r, const char *pod, char **error)
+{
+	char pinned[KC_REF_STRING_MAX];
+	kc_ref_pinned(&r->tinfo.ref, r->tinfo.digest, pinned, sizeof pinned);
+	cleanup_err kc_err_t aerr = NULL;
+	if (kc_kube_annotate_pod(r->k, pod, KC_PATCH_KUBE_FILES_FROM, pinned, &aerr) == 0)
+		return 0;
+	cleanup_free char *m = kc_err_string(aerr);
+	cleanup_free char *n =
+	    kc_strf("annotation %s not set: %s", KC_PATCH_KUBE_FILES_FROM, m ? m : "out of memory");
+	if (n)
+		append(error, n);
+	return -1;
+}
+
 static const char *op_name(enum kc_patch_op op)
 {
 	return op == KC_PATCH_COPY ? "copy" : op == KC_PATCH_EXEC ? "exec" : "to-image";
@@ -618,6 +644,9 @@ static void patch_batch(struct run *r, size_t from, size_t m)
 			} else {
 				out->annotated = true;
 			}
+			if (o->op == KC_PATCH_TO_IMAGE && (signalled[q] || good) &&
+			    set_files_from(r, r->pods[i].name, &out->error) < 0)
+				r->unannotated++;
 		}
 		out->duration_ms = kc_mono_ms() - t0;
 		char sigdone[48] = "";

@@ -25,6 +25,10 @@ struct kc_kube;
  * {"patchId","op","digest","outcome","time","error"?}, plus "signal" and
  * "signalOutcome" when a signal was sent after the edit. */
 #define KC_PATCH_KUBE_ANNOTATION "io.kctl.patch"
+/* Set by --to-image: "repo@sha256:..." of the image the pod's files now match. The
+ * next --to-image diffs from it when the journal (local to one machine) does not
+ * know the pod, so a Job or another workstation patches from the right base. */
+#define KC_PATCH_KUBE_FILES_FROM "io.kctl.files-from"
 
 /* o->app is the Deployment's name; o->restart is refused (see above); o->docker_host is
  * ignored; o->parallel pods are edited at once (0: 1); o->on_event gets progress lines.

@@ -24,8 +24,17 @@ void kc_kube_pods_free(struct kc_kube_pod *pods, size_t n)
 		free(pods[i].image_id);
 		kc_strv_free(pods[i].command);
 		kc_strv_free(pods[i].args);
+		kc_strv_free(pods[i].annotations);
 	}
 	free(pods);
+}
+
+const char *kc_kube_pod_annotation(const struct kc_kube_pod *pod, const char *key)
+{
+	for (char **a = pod->annotations; a && a[0] && a[1]; a += 2)
+		if (!strcmp(a[0], key))
+			return a[1];
+	return NULL;
 }
 
 static const char *jstr(yajl_val v, const char *path)
@@ -55,13 +64,30 @@ static char **strv_or_null(yajl_val v, bool *oom)
 	return out;
 }
 
-/* The first container's command/args, and the imageID of its status (matched by name:
- * statuses are not in spec order). */
+/* The first container's command/args, the pod's annotations, and the imageID of its
+ * status (matched by name: statuses are not in spec order). */
 static int pod_container_extra(yajl_val it, struct kc_kube_pod *q)
 {
 	bool oom = false;
 	q->command = strv_or_null(kc_json_find(it, "/spec/containers/0/command"), &oom);
 	q->args = strv_or_null(kc_json_find(it, "/spec/containers/0/args"), &oom);
+	yajl_val an = kc_json_find(it, "/metadata/annotations");
+	if (YAJL_IS_OBJECT(an) && an->u.object.len) {
+		q->annotations = calloc(2 * an->u.object.len + 1, sizeof *q->annotations);
+		for (size_t j = 0, m = 0; q->annotations && j < an->u.object.len; j++) {
+			yajl_val v = an->u.object.values[j];
+			if (!YAJL_IS_STRING(v))
+				continue;
+			if (!(q->annotations[m] = strdup(an->u.object.keys[j])) ||
+			    !(q->annotations[m + 1] = strdup(v->u.string))) {
+				kc_strv_free(q->annotations);
+				q->annotations = NULL;
+				break;
+			}
+			m += 2;
+		}
+		oom = oom || !q->annotations;
+	}
 	yajl_val cs = kc_json_find(it, "/status/containerStatuses");
 	for (size_t j = 0; YAJL_IS_ARRAY(cs) && j < cs->u.array.len; j++) {
 		const char *nm = jstr(cs->u.array.values[j], "/name");

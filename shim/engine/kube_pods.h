@@ -29,7 +29,11 @@ struct kc_kube_pod {
 	 * NULL while it has none (not started yet). */
 	char *image_id;
 	char **command, **args; /* spec of that container, NULL-terminated; NULL when unset */
+	char **annotations;	/* metadata.annotations: key, value, key, value, ..., NULL */
 };
+
+/* The value of a pod's annotation, or NULL. */
+const char *kc_kube_pod_annotation(const struct kc_kube_pod *pod, const char *key);
 
 /* Pods matching the Deployment's selector, sorted by name. */
 int kc_kube_deployment_pods(struct kc_kube *k, const char *deployment, struct kc_kube_pod **pods,

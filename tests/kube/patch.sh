@@ -124,7 +124,7 @@ KCTL_ENGINE= "$kctl" patch deployment/kp --exec true >/dev/null 2>&1 || rc=$?
 # pod is restarted. The demo images are shared: built when missing, never removed here.
 demo=127.0.0.1:5000/kctl-demo
 tags() { curl -sf http://127.0.0.1:5000/v2/kctl-demo/tags/list || true; }
-if ! tags | grep -q '"v1"' || ! tags | grep -q '"v2"'; then
+if ! tags | grep -q '"v1"' || ! tags | grep -q '"v2"' || ! tags | grep -q '"v3"'; then
 	"$(dirname "$0")/../../hack/images" ${KCTL_BUILD_DIR:+--build-dir "$KCTL_BUILD_DIR"} \
 		>/dev/null || fail "hack/images"
 fi
@@ -246,4 +246,23 @@ PY
 grep -q "nothing to apply" "$work/again" || fail "second --to-image: $(cat "$work/again")"
 [ "$(grep -c '"op":"signal"' "$work/state/journal/kpi.jsonl")" -eq 3 ] ||
 	fail "second --to-image signalled again"
+# Without the journal (a Job, another machine) the pods' io.kctl.files-from annotation
+# says their files are v2's: v2 -> v3 removes new-in-v2.txt, which a diff from the
+# pods' imageID (v1, which lacks it as v3 does) would leave behind.
+for p in "${ipods[@]}"; do
+	api "$work/f" GET "/api/v1/namespaces/default/pods/$p" | "$py" -c '
+import json, sys
+a = json.load(sys.stdin)["metadata"]["annotations"]
+assert a.get("io.kctl.files-from") == sys.argv[1], a' "$demo@$d2" ||
+		fail "pod $p: io.kctl.files-from is not $demo@$d2"
+done
+KCTL_STATE_DIR=$work/state-elsewhere "$kctl" patch deployment/kpi --engine kube \
+	--to-image "$demo:v3" >"$work/v3.out" 2>&1 || fail "--to-image v3 without the journal: $(cat "$work/v3.out")"
+for p in "${ipods[@]}"; do
+	[ "$(pod_exec "$p" cat /app/VERSION)" = 3 ] || fail "pod $p: /app/VERSION is not 3"
+	pod_exec "$p" test ! -e /app/static/new-in-v2.txt ||
+		fail "pod $p: new-in-v2.txt left behind (patched from v1, not from v2)"
+	pod_exec "$p" test -f /app/config/app-v3.conf || fail "pod $p: app-v3.conf missing"
+done
+echo "to-image v2 -> v3 without the journal: from the files-from annotation"
 echo "kube-patch: ok"
