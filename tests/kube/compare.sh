@@ -32,10 +32,6 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 reg=127.0.0.1:5000/kctl-demo
 unset KUBECONFIG KCTL_ENGINE
 

@@ -30,15 +30,11 @@ cleanup() {
 	"$fake/stop.sh" "$work/f" || true
 	"$(dirname "$0")/image.sh" remove "$img" || true
 	# By name only: the same content may be another test's image too (builder cache).
-	docker rmi -f "$img:orig" >/dev/null 2>&1 || true
-	[ -z "$digest1" ] || docker rmi "$img@$digest1" >/dev/null 2>&1 || true
+	docker rmi -f --no-prune "$img:orig" >/dev/null 2>&1 || true
+	[ -z "$digest1" ] || docker rmi --no-prune "$img@$digest1" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 # reg_digest REPO TAG: the registry's digest of REPO:TAG.
 reg_digest() {
 	curl -sfI -H "Accept: application/vnd.docker.distribution.manifest.v2+json" \

@@ -21,15 +21,9 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 "$(dirname "$0")/image.sh" build "$img"
 docker push -q "$img:v1" >/dev/null
-digest=$(curl -sfI -H "Accept: application/vnd.docker.distribution.manifest.v2+json" \
-	"http://127.0.0.1:5000/v2/${img#127.0.0.1:5000/}/manifests/v1" |
-	tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+digest=$(registry_digest "$img" v1)
 [ -n "$digest" ] || fail "no digest for $img:v1"
 "$fake/start.sh" "$work/f" --id "kctl-kube-drift-$$" >/dev/null
 api "$work/f" POST /apis/apps/v1/namespaces/default/deployments \

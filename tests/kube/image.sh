@@ -22,6 +22,8 @@ DF
 	done
 	;;
 remove)
-	docker rmi -f "$repo:v1" "$repo:v2" >/dev/null 2>&1 || true
+	# --no-prune: the untagged parents are build-cache layers other tests building the same
+	# steps at the same time may be using.
+	docker rmi -f --no-prune "$repo:v1" "$repo:v2" >/dev/null 2>&1 || true
 	;;
 esac

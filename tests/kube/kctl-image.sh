@@ -14,15 +14,11 @@ work=$(mktemp -d /tmp/kctl-kube-image.XXXXXX)
 id=kctl-kube-image-$$
 cleanup() {
 	"$fake/stop.sh" "$work/f" || true
-	docker rmi -f "$tag" >/dev/null 2>&1 || true
+	docker rmi -f --no-prune "$tag" >/dev/null 2>&1 || true
 	"$(dirname "$0")/image.sh" remove "kctl-kubetest-image-$$/busybox" || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 [ "$("$src/hack/kctl-image" --kctl "$kctl" --tag "$tag")" = "$tag" ] || fail "kctl-image output"
 # With no network there is no engine to ask, so `kctl version` exits 1 after printing
 # its own version; what matters is that the binary loads and runs in the image.

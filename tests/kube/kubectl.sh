@@ -18,10 +18,6 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 "$(dirname "$0")/image.sh" build "$img"
 "$fake/start.sh" "$work" --id "kctl-kube-kubectl-$$" >/dev/null
 export KUBECONFIG=$work/kubeconfig

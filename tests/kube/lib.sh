@@ -2,6 +2,19 @@
 fake=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fake
 py=${KCTL_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# registry_digest IMAGE TAG: the digest 127.0.0.1:5000 answers for IMAGE:TAG (IMAGE with
+# or without the registry prefix).
+registry_digest() {
+	curl -sfI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+		"http://127.0.0.1:5000/v2/${1#127.0.0.1:5000/}/manifests/$2" |
+		tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'
+}
+
 # api DIR METHOD PATH [BODY]: a request to the fake in DIR with the test token.
 api() {
 	local dir=$1 method=$2 path=$3 body=${4:-}
@@ -25,7 +38,7 @@ JSON
 # wait_ready DIR APP N: waits until N pods of APP are ready; prints their names.
 wait_ready() {
 	local dir=$1 app=$2 n=$3 out
-	for _ in $(seq 1 240); do
+	for _ in $(seq 1 360); do
 		out=$(api "$dir" GET "/api/v1/namespaces/default/pods?labelSelector=app%3D$app" |
 			"$py" -c '
 import json, sys

@@ -25,10 +25,6 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 "$(dirname "$0")/image.sh" build "$img"
 "$fake/start.sh" "$work/f" --id "kctl-kube-patch-$$" >/dev/null
 api "$work/f" POST /apis/apps/v1/namespaces/default/deployments \
@@ -128,9 +124,7 @@ if ! tags | grep -q '"v1"' || ! tags | grep -q '"v2"' || ! tags | grep -q '"v3"'
 	"$(dirname "$0")/../../hack/images" ${KCTL_BUILD_DIR:+--build-dir "$KCTL_BUILD_DIR"} \
 		>/dev/null || fail "hack/images"
 fi
-d2=$(curl -sfI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-	"http://127.0.0.1:5000/v2/kctl-demo/manifests/v2" |
-	tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')
+d2=$(registry_digest kctl-demo v2)
 [ -n "$d2" ] || fail "no registry digest for $demo:v2"
 api "$work/f" POST /apis/apps/v1/namespaces/default/deployments \
 	"$(deployment_json kpi "$demo:v1" 3 | sed 's#/etc/kctl-version#/app/VERSION#')" >/dev/null

@@ -28,15 +28,9 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 "$(dirname "$0")/image.sh" build "$img"
 for t in v1 v2; do docker push -q "$img:$t" >/dev/null; done
-digest() { curl -sfI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-	"http://127.0.0.1:5000/v2/${img#127.0.0.1:5000/}/manifests/$1" |
-	tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'; }
+digest() { registry_digest "$img" "$1"; }
 d1=$(digest v1) d2=$(digest v2)
 [ -n "$d1" ] && [ -n "$d2" ] || fail "registry digests"
 

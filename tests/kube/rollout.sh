@@ -21,23 +21,17 @@ img=127.0.0.1:5000/kctl-kubetest-rollout-$$/busybox
 cleanup() {
 	"$fake/stop.sh" "$work/f" || true
 	"$(dirname "$0")/image.sh" remove "$img" || true
-	docker rmi -f "$img:broken" >/dev/null 2>&1 || true
+	docker rmi -f --no-prune "$img:broken" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
 "$(dirname "$0")/image.sh" build "$img"
 # broken: v1 without /etc/kctl-version, so the readiness probe (cat it) never passes.
 mkdir "$work/broken"
 printf 'FROM %s\nRUN ["/bin/rm", "/etc/kctl-version"]\n' "$img:v1" >"$work/broken/Dockerfile"
 DOCKER_BUILDKIT=0 docker build -q -t "$img:broken" "$work/broken" >/dev/null
 for t in v1 v2 broken; do docker push -q "$img:$t" >/dev/null; done
-digest() { curl -sfI -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
-	"http://127.0.0.1:5000/v2/${img#127.0.0.1:5000/}/manifests/$1" |
-	tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'; }
+digest() { registry_digest "$img" "$1"; }
 d1=$(digest v1) d2=$(digest v2)
 [ -n "$d1" ] && [ -n "$d2" ] || fail "registry digests"
 

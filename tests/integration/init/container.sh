@@ -17,7 +17,7 @@ IMG=$NAME:test
 T=$(mktemp -d /tmp/kctl-test-shim-ctr.XXXXXX)
 cleanup() {
 	docker ps -aq --filter "name=^$NAME" | xargs -r docker rm -f >/dev/null 2>&1 || true
-	docker rmi -f "$IMG" >/dev/null 2>&1 || true
+	docker rmi -f --no-prune "$IMG" >/dev/null 2>&1 || true
 	rm -rf "$T"
 }
 trap cleanup EXIT
