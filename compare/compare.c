@@ -38,6 +38,32 @@ void kc_compare_emit(const struct kc_compare_opts *o, enum kc_compare_moment mom
 	o->on_event(o->event_opaque, &ev);
 }
 
+int kc_compare_step_begin(const struct kc_compare_opts *o, enum kc_approach a, size_t i,
+			  struct kc_report *rep, struct kc_report_result **res, kc_err_t *err)
+{
+	const char *from = kc_compare_short_ref(o->versions[i - 1]);
+	const char *to = kc_compare_short_ref(o->versions[i]);
+	struct kc_report_step *step;
+	if (a == KC_IMMUTABLE) {
+		if (kc_report_add_step(rep, from, to, &step, err) < 0)
+			return -1;
+	} else {
+		step = &rep->steps[i - 1];
+	}
+	*res = &step->r[a];
+	kc_result_init(*res);
+	kc_compare_emit(o, KC_COMPARE_STEP_BEGIN, a, from, to, NULL);
+	kc_compare_say(o, "%s: %s -> %s", kc_approach_name(a), from, to);
+	return 0;
+}
+
+void kc_compare_step_end(const struct kc_compare_opts *o, enum kc_approach a, size_t i,
+			 const struct kc_report_result *res)
+{
+	kc_compare_emit(o, KC_COMPARE_STEP_END, a, kc_compare_short_ref(o->versions[i - 1]),
+			kc_compare_short_ref(o->versions[i]), res);
+}
+
 /* Removes every container of app, kept revisions included. */
 static void remove_app(struct kc_engine *e, const char *app, const struct kc_log *log)
 {
@@ -277,18 +303,10 @@ static int walk(struct kc_engine *e, struct kc_deploy_spec *m, enum kc_approach 
 	    break_one_replica(e, app, o->versions[0], o->versions[1], o, err) < 0)
 		return -1;
 	for (size_t i = 1; i < o->n_versions; i++) {
-		const char *from = kc_compare_short_ref(o->versions[i - 1]), *to = o->versions[i];
-		struct kc_report_step *step;
-		if (a == KC_IMMUTABLE) {
-			if (kc_report_add_step(rep, from, kc_compare_short_ref(to), &step, err) < 0)
-				return -1;
-		} else {
-			step = &rep->steps[i - 1];
-		}
-		struct kc_report_result *res = &step->r[a];
-		kc_result_init(res);
-		kc_compare_emit(o, KC_COMPARE_STEP_BEGIN, a, from, kc_compare_short_ref(to), NULL);
-		kc_compare_say(o, "%s: %s -> %s", kc_approach_name(a), from, kc_compare_short_ref(to));
+		const char *to = o->versions[i];
+		struct kc_report_result *res;
+		if (kc_compare_step_begin(o, a, i, rep, &res, err) < 0)
+			return -1;
 		struct kc_meter_config mc = {.docker_host = o->docker_host,
 					     .app = app,
 					     .probe_url = probe_url,
@@ -305,7 +323,7 @@ static int walk(struct kc_engine *e, struct kc_deploy_spec *m, enum kc_approach 
 			return -1;
 		if (measure_drift(e, app, o, res, err) < 0)
 			return -1;
-		kc_compare_emit(o, KC_COMPARE_STEP_END, a, from, kc_compare_short_ref(to), res);
+		kc_compare_step_end(o, a, i, res);
 	}
 	kc_compare_emit(o, KC_COMPARE_WALK_END, a, NULL, NULL, NULL);
 	return 0;

@@ -28,7 +28,7 @@ enum kc_compare_moment {
 struct kc_compare_event {
 	enum kc_compare_moment moment;
 	enum kc_approach approach;
-	const char *from, *to;                 /* STEP_*: the versions; WALK_BEGIN: to only */
+	const char *from, *to;		       /* STEP_*: the versions; WALK_BEGIN: to only */
 	const struct kc_report_result *result; /* STEP_END */
 };
 
@@ -38,9 +38,9 @@ struct kc_compare_opts {
 	const char *manifest;
 	char **versions; /* image references, first one deployed fresh */
 	size_t n_versions;
-	int replicas;        /* 0: the manifest's */
-	double rate;         /* probe requests per second; 0: 100 */
-	const char *fault;   /* NULL or "partial": one replica's patch fails (see compare.c) */
+	int replicas;	   /* 0: the manifest's */
+	double rate;	   /* probe requests per second; 0: 100 */
+	const char *fault; /* NULL or "partial": one replica's patch fails (see compare.c) */
 	const char *docker_host;
 	const struct kc_log *log;
 	kc_compare_event_cb on_event;
@@ -56,10 +56,17 @@ struct kc_drift_report;
 struct kc_patch_result;
 /* A progress line to o->on_message (and the log); an event to o->on_event. */
 void kc_compare_say(const struct kc_compare_opts *o, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void kc_compare_emit(const struct kc_compare_opts *o, enum kc_compare_moment moment,
 		     enum kc_approach a, const char *from, const char *to,
 		     const struct kc_report_result *res);
+/* Step i of walk a (versions[i-1] -> versions[i]) begins: the immutable walk adds the
+ * report's step, the mutable walk fills the other column of the same step; *res is
+ * initialised, announced and said. kc_compare_step_end announces it done. */
+int kc_compare_step_begin(const struct kc_compare_opts *o, enum kc_approach a, size_t i,
+			  struct kc_report *rep, struct kc_report_result **res, kc_err_t *err);
+void kc_compare_step_end(const struct kc_compare_opts *o, enum kc_approach a, size_t i,
+			 const struct kc_report_result *res);
 /* "127.0.0.1:5000/kctl-demo:v2" -> "kctl-demo:v2" (points into ref). */
 const char *kc_compare_short_ref(const char *ref);
 /* res's drift figures (and config-drift notes) from a drift report. */

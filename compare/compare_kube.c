@@ -666,19 +666,10 @@ static int walk(struct run *r, const char *name, enum kc_approach a, struct kc_r
 	if (create_walk(r, name, a, err) < 0)
 		return kc_err_wrap(err, "%s", kc_approach_name(a));
 	for (size_t i = 1; i < o->n_versions; i++) {
-		const char *from = kc_compare_short_ref(o->versions[i - 1]), *to = o->versions[i];
-		struct kc_report_step *step;
-		if (a == KC_IMMUTABLE) {
-			if (kc_report_add_step(rep, from, kc_compare_short_ref(to), &step, err) < 0)
-				return -1;
-		} else {
-			step = &rep->steps[i - 1];
-		}
-		struct kc_report_result *res = &step->r[a];
-		kc_result_init(res);
-		kc_compare_emit(o, KC_COMPARE_STEP_BEGIN, a, from, kc_compare_short_ref(to), NULL);
-		kc_compare_say(o, "%s: %s -> %s", kc_approach_name(a), from,
-			       kc_compare_short_ref(to));
+		const char *to = o->versions[i];
+		struct kc_report_result *res;
+		if (kc_compare_step_begin(o, a, i, rep, &res, err) < 0)
+			return -1;
 		struct kmeter *m = NULL;
 		if (kmeter_start(r, kc_approach_name(a), &m, err) < 0)
 			return -1;
@@ -690,7 +681,7 @@ static int walk(struct run *r, const char *name, enum kc_approach a, struct kc_r
 			return -1;
 		if (measure_drift(r, name, res, err) < 0)
 			return -1;
-		kc_compare_emit(o, KC_COMPARE_STEP_END, a, from, kc_compare_short_ref(to), res);
+		kc_compare_step_end(o, a, i, res);
 	}
 	kc_compare_emit(o, KC_COMPARE_WALK_END, a, NULL, NULL, NULL);
 	return 0;
