@@ -680,21 +680,29 @@ class Controller(threading.Thread):
             md, st = pod["metadata"], pod.get("status", {})
             ns, name = md["namespace"], md["name"]
             cs = (st.get("containerStatuses") or [None])[0]
-            if not cs or "running" not in cs.get("state", {}) and "terminated" not in cs.get(
-                    "state", {}):
-                continue
             s = states.get(self.docker.name(ns, name))
+            if s is None:
+                # Not in this round's listing: the container was started after the
+                # listing was taken, or is being removed. Decide next round rather
+                # than report a crash that did not happen.
+                continue
+            state = cs.get("state", {}) if cs else {}
+            if not cs or "running" not in state and "terminated" not in state and not (
+                    s[0] and "waiting" in state and cs.get("containerID")):
+                continue
             c = self.pod_container(pod)
             new = copy.deepcopy(pod)
             ncs = new["status"]["containerStatuses"][0]
-            if s and s[0]:
+            if s[0]:
+                if "running" not in ncs["state"]:
+                    ncs["state"] = {"running": {"startedAt": s[2]}}
                 ready = self.ready(pod, c)
                 ncs["ready"] = ready
                 ncs["imageID"] = self.docker.pullable_id(s[3], c["image"])
             else:
                 ready = False
                 ncs["ready"] = False
-                code = s[1] if s else 137
+                code = s[1]
                 ncs["state"] = {"waiting": {"reason": "CrashLoopBackOff",
                                             "message": "container exited with %d" % code}}
                 ncs["lastState"] = {"terminated": {"exitCode": code, "reason": "Error"}}

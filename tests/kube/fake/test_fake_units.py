@@ -93,5 +93,51 @@ class Selectors(unittest.TestCase):
         self.assertEqual(f.int_or_percent(2, 3, False), 2)
 
 
+class ListingDocker:
+    """A Docker stand-in whose listing is whatever the test says."""
+
+    def __init__(self):
+        self.listing = {}
+
+    def name(self, ns, pod):
+        return "kctl-fake-%s-%s" % (ns, pod)
+
+    def states(self):
+        return dict(self.listing)
+
+    def pullable_id(self, image_id, spec_image):
+        return "docker-pullable://" + spec_image
+
+
+class PodStatus(unittest.TestCase):
+    def setUp(self):
+        self.store, self.docker = f.Store(), ListingDocker()
+        self.ctl = f.Controller(self.store, self.docker, lambda *a: None)
+        pod = {"metadata": {"name": "p", "namespace": "default"},
+               "spec": {"containers": [{"name": "app", "image": "x:v1"}]},
+               "status": {"phase": "Running", "containerStatuses": [{
+                   "name": "app", "image": "x:v1", "imageID": "", "ready": False,
+                   "containerID": "docker://c1",
+                   "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]}}
+        self.store.create("pods", pod)
+
+    def status(self):
+        return self.store.get("pods", "default", "p")["status"]["containerStatuses"][0]
+
+    def test_started_after_the_listing_is_no_crash(self):
+        # The container's docker run finished after states() was taken: not listed.
+        self.ctl.refresh_pods()
+        self.assertIn("running", self.status()["state"])
+        self.docker.listing = {"kctl-fake-default-p": (True, 0, "2026-01-01T00:00:00Z", "i")}
+        self.ctl.refresh_pods()
+        self.assertTrue(self.status()["ready"])
+
+    def test_exited_container_crashes(self):
+        self.docker.listing = {"kctl-fake-default-p": (False, 3, "2026-01-01T00:00:00Z", "i")}
+        self.ctl.refresh_pods()
+        self.assertEqual(self.status()["state"]["waiting"]["reason"], "CrashLoopBackOff")
+        self.assertEqual(self.status()["lastState"]["terminated"]["exitCode"], 3)
+
+
 if __name__ == "__main__":
     unittest.main()
