@@ -17,14 +17,10 @@
 
 void kc_compare_say(const struct kc_compare_opts *o, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	kc_log_progressv(o->log, o->on_message, o->event_opaque, fmt, ap);
 	va_end(ap);
-	kc_info(o->log, "%s", msg);
-	if (o->on_message)
-		o->on_message(o->event_opaque, msg);
 }
 
 void kc_compare_emit(const struct kc_compare_opts *o, enum kc_compare_moment moment,

@@ -22,3 +22,13 @@ void kc_logf(const struct kc_log *log, enum kc_log_level level, const char *fmt,
 	va_end(ap);
 	fputc('\n', log->out);
 }
+
+void kc_log_progressv(const struct kc_log *log, void (*cb)(void *opaque, const char *message),
+		      void *opaque, const char *fmt, va_list ap)
+{
+	char msg[512];
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	kc_info(log, "%s", msg);
+	if (cb)
+		cb(opaque, msg);
+}

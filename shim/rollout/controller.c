@@ -56,14 +56,10 @@ static void event(const struct kc_rollout_opts *o, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void event(const struct kc_rollout_opts *o, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	kc_log_progressv(o->log, o->on_event, o->event_opaque, fmt, ap);
 	va_end(ap);
-	kc_info(o->log, "%s", msg);
-	if (o->on_event)
-		o->on_event(o->event_opaque, msg);
 }
 
 static int label_int(const struct kc_container_info *c, const char *key)

@@ -46,14 +46,10 @@ static void event(const struct kc_kube_rollout_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void event(const struct kc_kube_rollout_opts *o, const char *fmt, ...)
 {
-	char buf[512];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	kc_log_progressv(o->log, o->on_event, o->opaque, fmt, ap);
 	va_end(ap);
-	kc_info(o->log, "%s", buf);
-	if (o->on_event)
-		o->on_event(o->opaque, buf);
 }
 
 static char *deploy_path(const char *ns, const char *name)
