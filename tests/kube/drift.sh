@@ -15,13 +15,7 @@ kctl=$1
 source "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/kctl-kube-drift.XXXXXX)
 img=127.0.0.1:5000/kctl-kubetest-drift-$$/busybox
-cleanup() {
-	"$fake/stop.sh" "$work/f" || true
-	"$(dirname "$0")/image.sh" remove "$img" || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-"$(dirname "$0")/image.sh" build "$img"
+setup_fake_image
 docker push -q "$img:v1" >/dev/null
 digest=$(registry_digest "$img" v1)
 [ -n "$digest" ] || fail "no digest for $img:v1"

@@ -2,6 +2,18 @@
 fake=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/fake
 py=${KCTL_PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 
+# The usual set-up of a script with one fake (in $work/f) and its own test image $img:
+# on exit the fake is stopped, the image removed and $work deleted; the image is built.
+cleanup_fake_image() {
+	"$fake/stop.sh" "$work/f" || true
+	"$fake/../image.sh" remove "$img" || true
+	rm -rf "$work"
+}
+setup_fake_image() {
+	trap cleanup_fake_image EXIT
+	"$fake/../image.sh" build "$img"
+}
+
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1

@@ -19,13 +19,7 @@ kctl=$1
 source "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/kctl-kube-patch.XXXXXX)
 img=kctl-kubetest-patch-$$/busybox
-cleanup() {
-	"$fake/stop.sh" "$work/f" || true
-	"$(dirname "$0")/image.sh" remove "$img" || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-"$(dirname "$0")/image.sh" build "$img"
+setup_fake_image
 "$fake/start.sh" "$work/f" --id "kctl-kube-patch-$$" >/dev/null
 api "$work/f" POST /apis/apps/v1/namespaces/default/deployments \
 	"$(deployment_json kp "$img:v1" 3)" >/dev/null

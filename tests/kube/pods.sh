@@ -6,13 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 work=$(mktemp -d /tmp/kctl-kube-pods.XXXXXX)
 img=kctl-kubetest-pods-$$/busybox
-cleanup() {
-	"$fake/stop.sh" "$work/f" || true
-	"$(dirname "$0")/image.sh" remove "$img" || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-"$(dirname "$0")/image.sh" build "$img"
+setup_fake_image
 "$fake/start.sh" "$work/f" --id "kctl-kube-pods-$$" >/dev/null
 api "$work/f" POST /apis/apps/v1/namespaces/default/deployments \
 	"$(deployment_json pods "$img:v1" 3)" >/dev/null

@@ -22,13 +22,7 @@ work=$(mktemp -d /tmp/kctl-kube-apply.XXXXXX)
 id=kctl-kube-apply-$$
 img=127.0.0.1:5000/kctl-kubetest-apply-$$/busybox
 ns=kctl-apply
-cleanup() {
-	"$fake/stop.sh" "$work/f" || true
-	"$(dirname "$0")/image.sh" remove "$img" || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-"$(dirname "$0")/image.sh" build "$img"
+setup_fake_image
 for t in v1 v2; do docker push -q "$img:$t" >/dev/null; done
 digest() { registry_digest "$img" "$1"; }
 d1=$(digest v1) d2=$(digest v2)

@@ -19,10 +19,8 @@ work=$(mktemp -d /tmp/kctl-kube-rollout.XXXXXX)
 id=kctl-kube-rollout-$$
 img=127.0.0.1:5000/kctl-kubetest-rollout-$$/busybox
 cleanup() {
-	"$fake/stop.sh" "$work/f" || true
-	"$(dirname "$0")/image.sh" remove "$img" || true
 	docker rmi -f --no-prune "$img:broken" >/dev/null 2>&1 || true
-	rm -rf "$work"
+	cleanup_fake_image
 }
 trap cleanup EXIT
 "$(dirname "$0")/image.sh" build "$img"
