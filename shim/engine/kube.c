@@ -2,6 +2,7 @@
 #include "kube.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -336,4 +337,21 @@ int kc_kube_watch(struct kc_kube *k, const char *path, const char *resource_vers
 	free(w.rv);
 	kc_err_free(&w.err);
 	return rc;
+}
+
+int kc_kube_match_labels_selector(yajl_val workload, char **out, kc_err_t *err)
+{
+	yajl_val ml = kc_json_find(workload, "/spec/selector/matchLabels");
+	char *sel = strdup("");
+	for (size_t i = 0; sel && YAJL_IS_OBJECT(ml) && i < ml->u.object.len; i++) {
+		yajl_val v = ml->u.object.values[i];
+		char *next = NULL;
+		if (asprintf(&next, "%s%s%s=%s", sel, *sel ? "," : "", ml->u.object.keys[i],
+			     YAJL_IS_STRING(v) ? v->u.string : "") < 0)
+			next = NULL;
+		free(sel);
+		sel = next;
+	}
+	*out = sel;
+	return sel ? 0 : kc_err_sys(err, ENOMEM, "selector");
 }

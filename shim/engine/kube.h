@@ -47,4 +47,8 @@ typedef int (*kc_kube_watch_cb)(void *opaque, const char *type, yajl_val object,
 int kc_kube_watch(struct kc_kube *k, const char *path, const char *resource_version,
 		  long timeout_ms, kc_kube_watch_cb cb, void *opaque, kc_err_t *err);
 
+/* A workload's spec.selector.matchLabels as a labelSelector ("a=b,c=d"; "" when it has
+ * none), not yet escaped for a URL. */
+int kc_kube_match_labels_selector(yajl_val workload, char **out, kc_err_t *err);
+
 #endif

@@ -125,15 +125,8 @@ int kc_kube_deployment_pods(struct kc_kube *k, const char *deployment, struct kc
 				  "deployment %s: only spec.selector.matchLabels selectors are "
 				  "supported",
 				  deployment);
-	for (size_t i = 0; i < ml->u.object.len; i++) {
-		yajl_val v = ml->u.object.values[i];
-		char *next = NULL;
-		if (asprintf(&next, "%s%s%s=%s", sel ? sel : "", sel ? "," : "",
-			     ml->u.object.keys[i], YAJL_IS_STRING(v) ? v->u.string : "") < 0)
-			return kc_err_sys(err, ENOMEM, "selector");
-		free(sel);
-		sel = next;
-	}
+	if (kc_kube_match_labels_selector(d, &sel, err) < 0)
+		return -1;
 	sele = kc_http_escape(sel);
 	if (!sele || asprintf(&ppath, "/api/v1/namespaces/%s/pods?labelSelector=%s", nse, sele) < 0)
 		return kc_err_sys(err, ENOMEM, "pods");

@@ -613,24 +613,10 @@ static int list_owned_rs(struct kc_kube *k, yajl_val d, yajl_val *list, struct r
 {
 	const char *ns = opt_str(d, "/metadata/namespace");
 	const char *uid = opt_str(d, "/metadata/uid");
-	yajl_val ml = kc_json_find(d, "/spec/selector/matchLabels");
-	size_t cap = 1, len = 0;
-	cleanup_free char *sel = calloc(1, cap);
-	for (size_t i = 0; sel && YAJL_IS_OBJECT(ml) && i < ml->u.object.len; i++) {
-		yajl_val v = ml->u.object.values[i];
-		const char *key = ml->u.object.keys[i];
-		const char *val = YAJL_IS_STRING(v) ? v->u.string : "";
-		size_t need = len + strlen(key) + strlen(val) + 3;
-		if (need > cap) {
-			char *nb = realloc(sel, need);
-			if (!nb)
-				return kc_err_sys(err, ENOMEM, "selector");
-			sel = nb;
-			cap = need;
-		}
-		len += (size_t)snprintf(sel + len, cap - len, "%s%s=%s", len ? "," : "", key, val);
-	}
-	if (!sel || !ns || !uid)
+	cleanup_free char *sel = NULL;
+	if (kc_kube_match_labels_selector(d, &sel, err) < 0)
+		return -1;
+	if (!ns || !uid)
 		return kc_err_new(err, KC_E_PROTO, "deployment lacks namespace, uid or memory");
 	cleanup_free char *nse = kc_http_escape(ns), *sele = kc_http_escape(sel), *path = NULL;
 	if (!nse || !sele ||
