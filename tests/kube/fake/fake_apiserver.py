@@ -1881,76 +1881,80 @@ class Handler(BaseHTTPRequestHandler):
         app.stats["execs"] += 1
         app.stats["exec_protocols"][chosen] = app.stats["exec_protocols"].get(chosen, 0) + 1
         app.exec_opened(self.client_address[1])
-        ws = WsConn(self.rfile, self.wfile, app.ws_chaos, app.stats)
-        proc = subprocess.Popen(["docker", "exec"] + (["-i"] if want_stdin else []) +
-                                [app.docker.name(ns, name)] + cmd,
-                                stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        # The real server opens each channel with a message holding only its number.
-        for ch, on in ((0, want_stdin), (1, want_out), (2, want_err), (3, True)):
-            if on:
-                ws.send(bytes([ch]))
-
-        def pump(stream, ch, enabled):
-            while True:
-                data = stream.read1(32768) if hasattr(stream, "read1") else stream.read(32768)
-                if not data:
-                    break
-                if enabled:
-                    try:
-                        ws.send(bytes([ch]) + data)
-                    except OSError:
-                        pass
-
-        def reader():
-            try:
-                while True:
-                    op, data = ws.recv()
-                    if op == 8:
-                        ws.close()
-                        break
-                    if not data:
-                        continue
-                    if data[0] == 0 and proc.stdin:
-                        try:
-                            proc.stdin.write(data[1:])
-                            proc.stdin.flush()
-                        except (BrokenPipeError, ValueError):
-                            pass
-                    elif data[0] == 255 and chosen == "v5.channel.k8s.io" and data[1:2] == b"\0":
-                        app.stats["stdin_closes"] += 1
-                        if proc.stdin:
-                            proc.stdin.close()
-            except (EOFError, ValueError, OSError):
-                pass
-            finally:
-                if proc.poll() is None and ws.closed:
-                    proc.kill()
-
-        threads = [threading.Thread(target=pump, args=(proc.stdout, 1, want_out), daemon=True),
-                   threading.Thread(target=pump, args=(proc.stderr, 2, want_err), daemon=True)]
-        for t in threads:
-            t.start()
-        rt = threading.Thread(target=reader, daemon=True)
-        rt.start()
-        for t in threads:
-            t.join()
-        code = proc.wait()
-        if code == 0:
-            status = {"metadata": {}, "status": "Success"}
-        else:
-            status = {"metadata": {}, "status": "Failure",
-                      "message": "command terminated with non-zero exit code: error executing "
-                                 "command [%s], exit code %d" % (" ".join(cmd), code),
-                      "reason": "NonZeroExitCode",
-                      "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
         try:
-            ws.send(bytes([3]) + json.dumps(status).encode())
-            ws.close()
-            rt.join(2)
-        except OSError:
-            pass
-        app.exec_done(self.client_address[1])
+            ws = WsConn(self.rfile, self.wfile, app.ws_chaos, app.stats)
+            proc = subprocess.Popen(["docker", "exec"] + (["-i"] if want_stdin else []) +
+                                    [app.docker.name(ns, name)] + cmd,
+                                    stdin=subprocess.PIPE if want_stdin else subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            # The real server opens each channel with a message holding only its number.
+            for ch, on in ((0, want_stdin), (1, want_out), (2, want_err), (3, True)):
+                if on:
+                    ws.send(bytes([ch]))
+
+            def pump(stream, ch, enabled):
+                while True:
+                    data = stream.read1(32768) if hasattr(stream, "read1") else stream.read(32768)
+                    if not data:
+                        break
+                    if enabled:
+                        try:
+                            ws.send(bytes([ch]) + data)
+                        except OSError:
+                            pass
+
+            def reader():
+                try:
+                    while True:
+                        op, data = ws.recv()
+                        if op == 8:
+                            ws.close()
+                            break
+                        if not data:
+                            continue
+                        if data[0] == 0 and proc.stdin:
+                            try:
+                                proc.stdin.write(data[1:])
+                                proc.stdin.flush()
+                            except (BrokenPipeError, ValueError):
+                                pass
+                        elif data[0] == 255 and chosen == "v5.channel.k8s.io" and data[1:2] == b"\0":
+                            app.stats["stdin_closes"] += 1
+                            if proc.stdin:
+                                proc.stdin.close()
+                except (EOFError, ValueError, OSError):
+                    pass
+                finally:
+                    if proc.poll() is None and ws.closed:
+                        proc.kill()
+
+            threads = [threading.Thread(target=pump, args=(proc.stdout, 1, want_out), daemon=True),
+                       threading.Thread(target=pump, args=(proc.stderr, 2, want_err), daemon=True)]
+            for t in threads:
+                t.start()
+            rt = threading.Thread(target=reader, daemon=True)
+            rt.start()
+            for t in threads:
+                t.join()
+            code = proc.wait()
+            if code == 0:
+                status = {"metadata": {}, "status": "Success"}
+            else:
+                status = {"metadata": {}, "status": "Failure",
+                          "message": "command terminated with non-zero exit code: error executing "
+                                     "command [%s], exit code %d" % (" ".join(cmd), code),
+                          "reason": "NonZeroExitCode",
+                          "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+            try:
+                ws.send(bytes([3]) + json.dumps(status).encode())
+                ws.close()
+                rt.join(2)
+            except OSError:
+                pass
+        finally:
+            # Also when the client went away mid-exec: a stale port would be counted
+            # as an exec connection when a later connection happens to reuse it.
+            app.exec_done(self.client_address[1])
 
 
 def scale_of(o):
